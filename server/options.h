@@ -1,0 +1,49 @@
+// The server binary's flags and config file, parsed into ServerOptions.
+#ifndef UMCG_RPC_SERVER_OPTIONS_H_
+#define UMCG_RPC_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace umcg_rpc {
+
+// How the server runs RPC handlers.
+enum class ServerMode {
+  kEpoll,       // Inline on gRPC's completion-queue threads.
+  kThreadPool,  // On a fixed pool of --threads threads.
+  kUmcg,        // On UMCG workers (not built yet).
+};
+
+// Everything the command line and config file decide.
+struct ServerOptions {
+  ServerMode mode = ServerMode::kEpoll;
+  std::string listen = "127.0.0.1:50051";
+  // Completion-queue threads; 0 means one per CPU the process may use.
+  int cq_threads = 0;
+  // Handler threads of the threadpool mode.
+  int threads = 256;
+  int64_t max_inflight = 10000;
+  // Empty: a temporary file of data_file_size bytes.
+  std::string data_file;
+  int64_t data_file_size = 16 << 20;
+  // Empty: downstream steps fail FAILED_PRECONDITION.
+  std::string downstream;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+// The name of `mode` as the --mode flag spells it.
+const char* ServerModeName(ServerMode mode);
+
+// Parses argv (and the --config file it names; the command line wins).
+// Returns the options, or nullopt after printing --help to stdout, or an
+// INVALID_ARGUMENT status whose message says what is wrong.
+absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
+    int argc, const char* const* argv);
+
+}  // namespace umcg_rpc
+
+#endif  // UMCG_RPC_SERVER_OPTIONS_H_

@@ -1,0 +1,30 @@
+// Where the async server runs RPC handlers: the one seam between the gRPC
+// front end and the threading model under comparison.
+#ifndef UMCG_RPC_SERVER_RPC_EXECUTOR_H_
+#define UMCG_RPC_SERVER_RPC_EXECUTOR_H_
+
+#include "absl/functional/any_invocable.h"
+
+namespace umcg_rpc {
+
+// Runs handler closures. Implementations say which thread runs them.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Runs `handler` exactly once, now or later, on some thread.
+  virtual void Execute(absl::AnyInvocable<void() &&> handler) = 0;
+};
+
+// Runs each handler at once on the calling thread: the `epoll` mode, where
+// a completion-queue thread is also the handler thread.
+class InlineExecutor final : public Executor {
+ public:
+  void Execute(absl::AnyInvocable<void() &&> handler) override {
+    std::move(handler)();
+  }
+};
+
+}  // namespace umcg_rpc
+
+#endif  // UMCG_RPC_SERVER_RPC_EXECUTOR_H_

@@ -1,0 +1,44 @@
+// The Workload service's logic, independent of how calls reach it.
+#ifndef UMCG_RPC_SERVER_RPC_WORKLOAD_HANDLERS_H_
+#define UMCG_RPC_SERVER_RPC_WORKLOAD_HANDLERS_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "grpcpp/support/status.h"
+#include "server/workload/cancellation.h"
+#include "server/workload/data_file.h"
+#include "server/workload/downstream.h"
+#include "umcgrpc/v1/workload.pb.h"
+
+namespace umcg_rpc {
+
+// What a handler knows about the call it serves.
+struct CallInfo {
+  absl::Time deadline = absl::InfiniteFuture();
+  workload::Cancellation* cancellation = nullptr;
+};
+
+// Thread-safe: any number of handler threads may call in at once.
+class WorkloadHandlers {
+ public:
+  // `downstream` may be null (downstream steps then fail).
+  WorkloadHandlers(std::unique_ptr<workload::DataFile> data_file,
+                   std::unique_ptr<workload::DownstreamClient> downstream)
+      : data_file_(std::move(data_file)), downstream_(std::move(downstream)) {}
+
+  grpc::Status Echo(const umcgrpc::v1::EchoRequest& request,
+                    umcgrpc::v1::EchoResponse* response,
+                    const CallInfo& call);
+
+  grpc::Status Run(const umcgrpc::v1::RunRequest& request,
+                   umcgrpc::v1::RunResponse* response, const CallInfo& call);
+
+ private:
+  std::unique_ptr<workload::DataFile> data_file_;
+  std::unique_ptr<workload::DownstreamClient> downstream_;
+};
+
+}  // namespace umcg_rpc
+
+#endif  // UMCG_RPC_SERVER_RPC_WORKLOAD_HANDLERS_H_

@@ -1,0 +1,159 @@
+#include "server/run_server.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "server/common/log.h"
+#include "server/rpc/async_server.h"
+#include "server/rpc/executor.h"
+#include "server/rpc/thread_pool.h"
+#include "server/rpc/workload_handlers.h"
+#include "server/workload/data_file.h"
+#include "server/workload/downstream.h"
+
+namespace umcg_rpc {
+namespace {
+
+int UsableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::string TempDir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+// Waits for SIGTERM or SIGINT (blocked in every thread) up to `deadline`;
+// returns the signal, or 0 when the deadline passed.
+int WaitForStopSignal(const sigset_t& signals, absl::Time deadline) {
+  for (;;) {
+    int sig;
+    if (deadline == absl::InfiniteFuture()) {
+      if (sigwait(&signals, &sig) == 0) return sig;
+      continue;
+    }
+    absl::Duration left =
+        std::max(absl::ZeroDuration(), deadline - absl::Now());
+    timespec timeout = absl::ToTimespec(left);
+    sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig > 0) return sig;
+    if (errno == EAGAIN) return 0;
+  }
+}
+
+}  // namespace
+
+absl::Status RunServer(const ServerOptions& options) {
+  if (options.mode == ServerMode::kUmcg) {
+    return absl::UnimplementedError(
+        "--mode=umcg needs the UMCG worker runtime, which this build does not "
+        "have yet; use --mode=epoll or --mode=threadpool");
+  }
+  // Block the stop signals before any thread exists, so every thread
+  // inherits the mask and only sigwait() below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<workload::DataFile>> data_file =
+      options.data_file.empty()
+          ? workload::DataFile::CreateTemporary(
+                TempDir(), static_cast<uint64_t>(options.data_file_size))
+          : workload::DataFile::Open(options.data_file);
+  if (!data_file.ok()) return data_file.status();
+  const std::string data_description = (*data_file)->description();
+
+  std::unique_ptr<workload::DownstreamClient> downstream;
+  if (!options.downstream.empty()) {
+    absl::StatusOr<std::unique_ptr<workload::DownstreamClient>> client =
+        workload::DownstreamClient::Create(options.downstream);
+    if (!client.ok()) return client.status();
+    downstream = *std::move(client);
+  }
+  WorkloadHandlers handlers(*std::move(data_file), std::move(downstream));
+
+  const int cq_threads =
+      options.cq_threads > 0 ? options.cq_threads : UsableCpus();
+  std::unique_ptr<Executor> executor;
+  int handler_threads = 0;
+  if (options.mode == ServerMode::kThreadPool) {
+    executor = std::make_unique<ThreadPool>(options.threads);
+    handler_threads = options.threads;
+  } else {
+    executor = std::make_unique<InlineExecutor>();
+    handler_threads = cq_threads;
+  }
+
+  AsyncServerOptions server_options;
+  server_options.listen = options.listen;
+  server_options.completion_queues = cq_threads;
+  server_options.max_inflight = options.max_inflight;
+  absl::StatusOr<std::unique_ptr<AsyncServer>> server =
+      AsyncServer::Start(server_options, handlers, *executor);
+  if (!server.ok()) return server.status();
+
+  Log(LogLevel::kInfo, "server started",
+      {{"mode", ServerModeName(options.mode)},
+       {"listen", options.listen},
+       {"port", (*server)->port()},
+       {"cq_threads", cq_threads},
+       {"handler_threads", handler_threads},
+       {"backend", "none"},
+       {"max_inflight", options.max_inflight},
+       {"data_file", data_description},
+       {"downstream", options.downstream.empty() ? "none" : options.downstream},
+       {"pid", static_cast<int64_t>(getpid())}});
+
+  const int sig = WaitForStopSignal(stop_signals, absl::InfiniteFuture());
+  const absl::Time stop_start = absl::Now();
+  Log(LogLevel::kInfo, "stopping",
+      {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+       {"inflight", (*server)->stats().inflight},
+       {"grace", absl::FormatDuration(options.shutdown_grace)}});
+
+  // Drain on another thread; this one keeps listening, because a second
+  // signal during the drain cancels what is left at once.
+  uint64_t cancelled = 0;
+  absl::Notification drained;
+  std::thread drainer([&] {
+    cancelled = (*server)->Shutdown(options.shutdown_grace);
+    drained.Notify();
+  });
+  bool impatient = false;
+  while (!drained.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+    if (!impatient &&
+        WaitForStopSignal(stop_signals, absl::Now()) != 0) {
+      impatient = true;
+      Log(LogLevel::kWarning, "second stop signal: cancelling in-flight RPCs");
+      (*server)->CancelAll(
+          absl::UnavailableError("the server is stopping immediately"));
+    }
+  }
+  drainer.join();
+  const AsyncServerStats stats = (*server)->stats();
+  server->reset();
+  executor.reset();
+  Log(LogLevel::kInfo, "server stopped",
+      {{"succeeded", stats.succeeded},
+       {"failed", stats.failed},
+       {"rejected", stats.rejected},
+       {"cancelled_at_shutdown", cancelled},
+       {"drain_ms", absl::ToInt64Milliseconds(absl::Now() - stop_start)}});
+  return absl::OkStatus();
+}
+
+}  // namespace umcg_rpc

@@ -1,0 +1,45 @@
+// The client a server's downstream steps call through.
+#ifndef UMCG_RPC_SERVER_WORKLOAD_DOWNSTREAM_H_
+#define UMCG_RPC_SERVER_WORKLOAD_DOWNSTREAM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/workload/cancellation.h"
+#include "umcgrpc/v1/workload.grpc.pb.h"
+
+namespace umcg_rpc::workload {
+
+// A channel to another Workload server. Thread-safe.
+class DownstreamClient {
+ public:
+  // Makes a plaintext channel to `target` (a gRPC target such as
+  // "127.0.0.1:50052"); connects lazily, so the downstream may start later.
+  static absl::StatusOr<std::unique_ptr<DownstreamClient>> Create(
+      const std::string& target);
+
+  // Where this client sends its calls.
+  const std::string& target() const { return target_; }
+
+  // Calls Run with one sleep step of `sleep_micros` and waits for the
+  // answer, or until `deadline` or `cancellation`. The downstream's error
+  // comes back with its code and a message naming the downstream.
+  absl::Status CallSleep(uint32_t sleep_micros, absl::Time deadline,
+                         Cancellation& cancellation);
+
+ private:
+  DownstreamClient(std::string target,
+                   std::unique_ptr<umcgrpc::v1::Workload::Stub> stub)
+      : target_(std::move(target)), stub_(std::move(stub)) {}
+
+  std::string target_;
+  std::unique_ptr<umcgrpc::v1::Workload::Stub> stub_;
+};
+
+}  // namespace umcg_rpc::workload
+
+#endif  // UMCG_RPC_SERVER_WORKLOAD_DOWNSTREAM_H_
