@@ -120,6 +120,7 @@ absl::Status RunServer(const ServerOptions& options) {
 
   const int sig = WaitForStopSignal(stop_signals, absl::InfiniteFuture());
   const absl::Time stop_start = absl::Now();
+  (*server)->MarkNotServing();
   Log(LogLevel::kInfo, "stopping",
       {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
        {"inflight", (*server)->stats().inflight},

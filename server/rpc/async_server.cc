@@ -279,6 +279,9 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
                            &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // gRPC sets SO_REUSEPORT by default, which lets a second server bind the
+  // same port and silently take half the connections: refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service.get());
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (int i = 0; i < options.completion_queues; ++i) {
@@ -306,6 +309,10 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   for (auto& worker : server->workers_) worker->Start();
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   return server;
+}
+
+void AsyncServer::MarkNotServing() {
+  server_->GetHealthCheckService()->SetServingStatus(false);
 }
 
 AsyncServerStats AsyncServer::stats() const {
@@ -337,7 +344,7 @@ void AsyncServer::CancelAll(const absl::Status& reason) {
 uint64_t AsyncServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return 0;
   shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  MarkNotServing();
   const absl::Time deadline = absl::Now() + grace;
   // grpc::Server::Shutdown waits for in-flight calls until the deadline and
   // then cancels them inside gRPC; our handlers learn of that only through

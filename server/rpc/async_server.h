@@ -65,6 +65,10 @@ class AsyncServer {
 
   AsyncServerStats stats() const;
 
+  // Health checks answer NOT_SERVING from now on, so that load balancers
+  // move away before the server stops taking calls.
+  void MarkNotServing();
+
   // Graceful stop: reports NOT_SERVING, refuses new calls, lets in-flight
   // calls finish for up to `grace`, then cancels the rest and waits for
   // their handlers to return. Returns how many calls it had to cancel.

@@ -1,0 +1,95 @@
+#include "server/options.h"
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace umcg_rpc {
+namespace {
+
+absl::StatusOr<std::optional<ServerOptions>> Parse(
+    std::vector<const char*> args) {
+  args.insert(args.begin(), "umcg-rpc-server");
+  return ParseServerOptions(static_cast<int>(args.size()), args.data());
+}
+
+TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
+  auto options = Parse({});
+  ASSERT_TRUE(options.ok()) << options.status();
+  ASSERT_TRUE(options->has_value());
+  EXPECT_EQ((*options)->mode, ServerMode::kEpoll);
+  EXPECT_EQ((*options)->listen, "127.0.0.1:50051");
+  EXPECT_EQ((*options)->threads, 256);
+  EXPECT_EQ((*options)->max_inflight, 10000);
+  EXPECT_EQ((*options)->shutdown_grace, absl::Seconds(10));
+}
+
+TEST(ServerOptionsTest, ParsesEveryFlag) {
+  auto options =
+      Parse({"--mode=threadpool", "--listen", "0.0.0.0:0", "--cq-threads=3",
+             "--threads=7", "--max-inflight=9", "--data-file-size=8192",
+             "--downstream=127.0.0.1:1", "--shutdown-grace=1500ms"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  const ServerOptions& o = **options;
+  EXPECT_EQ(o.mode, ServerMode::kThreadPool);
+  EXPECT_EQ(o.listen, "0.0.0.0:0");
+  EXPECT_EQ(o.cq_threads, 3);
+  EXPECT_EQ(o.threads, 7);
+  EXPECT_EQ(o.max_inflight, 9);
+  EXPECT_EQ(o.data_file_size, 8192);
+  EXPECT_EQ(o.downstream, "127.0.0.1:1");
+  EXPECT_EQ(o.shutdown_grace, absl::Milliseconds(1500));
+}
+
+TEST(ServerOptionsTest, HelpReturnsNoOptions) {
+  testing::internal::CaptureStdout();
+  auto options = Parse({"--help"});
+  std::string help = testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(options.ok());
+  EXPECT_FALSE(options->has_value());
+  EXPECT_NE(help.find("--max-inflight"), std::string::npos);
+  EXPECT_NE(help.find("NOT BUILT YET"), std::string::npos);
+}
+
+TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
+  const std::vector<std::vector<const char*>> cases = {
+      {"--mode=fast"},          {"--threads=0", "--mode=threadpool"},
+      {"--max-inflight=-1"},    {"--shutdown-grace=soon"},
+      {"--no-such-flag"},       {"--cq-threads=x"},
+      {"--data-file=/no/such"}, {"--threads=4"},
+      {"stray"},
+  };
+  for (const auto& args : cases) {
+    auto options = Parse(args);
+    EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument)
+        << args[0];
+  }
+}
+
+TEST(ServerOptionsTest, ConfigFileSetsFlagsAndCommandLineWins) {
+  const std::string path = testing::TempDir() + "/server_options_test.conf";
+  std::ofstream(path) << "# a comment\nmode = threadpool\nthreads = 12\n"
+                         "max-inflight = 34\n";
+  auto options = Parse({"--config", path.c_str(), "--max-inflight=56"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ((*options)->mode, ServerMode::kThreadPool);
+  EXPECT_EQ((*options)->threads, 12);
+  EXPECT_EQ((*options)->max_inflight, 56);
+}
+
+TEST(ServerOptionsTest, ConfigFileWithUnknownKeyIsAnError) {
+  const std::string path = testing::TempDir() + "/server_options_bad.conf";
+  std::ofstream(path) << "frobnicate = 3\n";
+  auto options = Parse({"--config", path.c_str()});
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ServerOptionsTest, MissingConfigFileIsAnError) {
+  auto options = Parse({"--config", "/no/such/file.conf"});
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace umcg_rpc

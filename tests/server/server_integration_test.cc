@@ -1,0 +1,379 @@
+// Starts the real umcg-rpc-server binary in each mode and calls it over
+// gRPC the way a user would.
+#include <signal.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "server/workload/limits.h"
+#include "tests/server/grpc_probes.h"
+#include "tests/server/server_process.h"
+#include "umcgrpc/v1/workload.grpc.pb.h"
+
+namespace umcg_rpc::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using umcgrpc::v1::EchoRequest;
+using umcgrpc::v1::EchoResponse;
+using umcgrpc::v1::RunRequest;
+using umcgrpc::v1::RunResponse;
+using umcgrpc::v1::Workload;
+
+constexpr char kServerBinary[] = UMCG_RPC_SERVER_BINARY;
+
+std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--listen=127.0.0.1:0", "--cq-threads=2",
+                             "--data-file-size=1048576"});
+  auto server = ServerProcess::Start(kServerBinary, args);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+std::shared_ptr<grpc::Channel> ChannelTo(const ServerProcess& server) {
+  return grpc::CreateChannel(server.address(),
+                             grpc::InsecureChannelCredentials());
+}
+
+std::vector<std::string> ModeArgs(const std::string& mode) {
+  if (mode == "threadpool") return {"--mode=threadpool", "--threads=32"};
+  return {"--mode=" + mode};
+}
+
+grpc::Status CallRun(Workload::Stub& stub, const RunRequest& request,
+                     RunResponse* response,
+                     absl::Duration timeout = absl::Seconds(30)) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return stub.Run(&context, request, response);
+}
+
+RunRequest Sleep(uint32_t micros) {
+  RunRequest request;
+  request.add_steps()->mutable_sleep()->set_micros(micros);
+  return request;
+}
+
+class ServerModeTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    downstream_ = StartServer({"--mode=epoll"});
+    ASSERT_NE(downstream_, nullptr);
+    std::vector<std::string> args = ModeArgs(GetParam());
+    args.push_back("--downstream=" + downstream_->address());
+    args.push_back("--shutdown-grace=10s");
+    server_ = StartServer(args);
+    ASSERT_NE(server_, nullptr);
+    stub_ = Workload::NewStub(ChannelTo(*server_));
+  }
+
+  void TearDown() override {
+    // Close our connection first: an idle gRPC C++ client only notices the
+    // server's GOAWAY at its next backup poll (every 5 s by default), and
+    // the server waits for that before it finishes shutting down.
+    stub_.reset();
+    for (ServerProcess* p : {server_.get(), downstream_.get()}) {
+      if (p == nullptr) continue;
+      p->Signal(SIGTERM);
+      absl::StatusOr<int> code = p->Wait(absl::Seconds(30));
+      ASSERT_TRUE(code.ok()) << p->Log();
+      EXPECT_EQ(*code, 0) << p->Log();
+    }
+  }
+
+  std::unique_ptr<ServerProcess> downstream_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Workload::Stub> stub_;
+};
+
+TEST_P(ServerModeTest, LogsItsModeAtStart) {
+  EXPECT_THAT(server_->Log(), HasSubstr("mode=" + GetParam()));
+}
+
+TEST_P(ServerModeTest, EchoReturnsThePayload) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{4096},
+                      size_t{workload::kMaxEchoPayloadBytes}}) {
+    EchoRequest request;
+    request.set_payload(std::string(size, 'p'));
+    EchoResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->Echo(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.payload(), request.payload());
+  }
+}
+
+TEST_P(ServerModeTest, EchoOverTheLimitIsRefused) {
+  EchoRequest request;
+  request.set_payload(std::string(workload::kMaxEchoPayloadBytes + 1, 'p'));
+  EchoResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = stub_->Echo(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("limit"));
+
+  request.set_payload(std::string(4 << 20, 'p'));
+  grpc::ClientContext context2;
+  status = stub_->Echo(&context2, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_P(ServerModeTest, RunDoesEveryKindOfStep) {
+  RunRequest request;
+  request.add_steps()->mutable_spin()->set_micros(2000);
+  request.add_steps()->mutable_sleep()->set_micros(5000);
+  auto* read = request.add_steps()->mutable_read();
+  read->set_offset(100);
+  read->set_bytes(4096);
+  request.add_steps()->mutable_downstream()->set_sleep_micros(5000);
+  RunResponse response;
+  grpc::Status status = CallRun(*stub_, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 4);
+  EXPECT_GT(response.results(0).work(), 0u);
+  EXPECT_GE(response.results(1).elapsed_nanos(), 5'000'000u);
+  EXPECT_EQ(response.results(2).work(), 4096u);
+  EXPECT_NE(response.results(2).checksum(), 0u);
+  EXPECT_GE(response.results(3).elapsed_nanos(), 5'000'000u);
+  EXPECT_GE(response.elapsed_nanos(), 10'000'000u);
+}
+
+TEST_P(ServerModeTest, BadRunRequestsGetTheRightCodeAndAMessage) {
+  struct Case {
+    RunRequest request;
+    grpc::StatusCode code;
+    std::string text;
+  };
+  std::vector<Case> cases;
+  {
+    Case c{RunRequest(), grpc::StatusCode::INVALID_ARGUMENT, "no kind"};
+    c.request.add_steps();
+    cases.push_back(c);
+  }
+  {
+    Case c{Sleep(workload::kMaxSleepMicros + 1),
+           grpc::StatusCode::INVALID_ARGUMENT, "sleep.micros"};
+    cases.push_back(c);
+  }
+  {
+    Case c{RunRequest(), grpc::StatusCode::INVALID_ARGUMENT, "spin.micros"};
+    c.request.add_steps()->mutable_spin()->set_micros(
+        workload::kMaxSpinMicros + 1);
+    cases.push_back(c);
+  }
+  {
+    Case c{RunRequest(), grpc::StatusCode::INVALID_ARGUMENT, "steps"};
+    for (int i = 0; i <= workload::kMaxSteps; ++i) c.request.add_steps();
+    cases.push_back(c);
+  }
+  {
+    Case c{RunRequest(), grpc::StatusCode::INVALID_ARGUMENT, "read.bytes"};
+    c.request.add_steps()->mutable_read()->set_bytes(0);
+    cases.push_back(c);
+  }
+  {
+    Case c{RunRequest(), grpc::StatusCode::OUT_OF_RANGE, "passes the end"};
+    auto* read = c.request.add_steps()->mutable_read();
+    read->set_offset(1 << 20);
+    read->set_bytes(1);
+    cases.push_back(c);
+  }
+  for (const Case& c : cases) {
+    RunResponse response;
+    grpc::Status status = CallRun(*stub_, c.request, &response);
+    EXPECT_EQ(status.error_code(), c.code) << c.request.DebugString();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.text));
+  }
+}
+
+TEST_P(ServerModeTest, DownstreamStepWithoutADownstreamFailsPrecondition) {
+  auto stub = Workload::NewStub(ChannelTo(*downstream_));
+  RunRequest request;
+  request.add_steps()->mutable_downstream()->set_sleep_micros(1);
+  RunResponse response;
+  grpc::Status status = CallRun(*stub, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("--downstream"));
+}
+
+TEST_P(ServerModeTest, DeadlineEndsALongSleep) {
+  RunResponse response;
+  const absl::Time start = absl::Now();
+  grpc::Status status =
+      CallRun(*stub_, Sleep(20'000'000), &response, absl::Milliseconds(200));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // The handler stopped too: the server still answers promptly.
+  grpc::ClientContext context;
+  EchoResponse echo;
+  EXPECT_TRUE(stub_->Echo(&context, EchoRequest(), &echo).ok());
+}
+
+TEST_P(ServerModeTest, HealthCheckSaysServing) {
+  absl::StatusOr<int> health = CheckHealth(ChannelTo(*server_), "");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, kServing);
+}
+
+TEST_P(ServerModeTest, ReflectionListsTheServices) {
+  absl::StatusOr<std::vector<std::string>> services =
+      ListServicesByReflection(ChannelTo(*server_));
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, Contains("umcgrpc.v1.Workload"));
+  EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
+}
+
+TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
+  constexpr int kCalls = 12;
+  std::vector<std::future<grpc::Status>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::async(std::launch::async, [this] {
+      RunResponse response;
+      return CallRun(*stub_, Sleep(300'000), &response);
+    }));
+  }
+  absl::SleepFor(absl::Milliseconds(150));
+  server_->Signal(SIGTERM);
+  for (auto& call : calls) {
+    grpc::Status status = call.get();
+    EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                             << status.error_message();
+  }
+  absl::StatusOr<int> code = server_->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << server_->Log();
+  EXPECT_EQ(*code, 0) << server_->Log();
+  EXPECT_THAT(server_->Log(), HasSubstr("msg=\"server stopped\""));
+  EXPECT_THAT(server_->Log(), HasSubstr("cancelled_at_shutdown=0"));
+  server_.reset();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ServerModeTest,
+                         ::testing::Values("epoll", "threadpool"));
+
+class ServerLimitsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ServerLimitsTest, CallsPastMaxInflightAreResourceExhausted) {
+  std::vector<std::string> args = ModeArgs(GetParam());
+  args.push_back("--max-inflight=1");
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  // One connection per call: gRPC's async server sends all of a
+  // connection's calls to one completion queue, so in the epoll mode calls
+  // on one connection never overlap. Connections are spread over the
+  // queues at random; with 16 of them, the chance that all land on the same
+  // one of 2 queues is 2^-15.
+  constexpr int kCalls = 16;
+  std::vector<std::future<grpc::Status>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::async(std::launch::async, [&server] {
+      grpc::ChannelArguments channel_args;
+      channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      auto stub = Workload::NewStub(grpc::CreateCustomChannel(
+          server->address(), grpc::InsecureChannelCredentials(),
+          channel_args));
+      RunResponse response;
+      return CallRun(*stub, Sleep(300'000), &response);
+    }));
+  }
+  int ok = 0;
+  int exhausted = 0;
+  for (auto& call : calls) {
+    grpc::Status status = call.get();
+    if (status.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_THAT(status.error_message(), HasSubstr("--max-inflight"));
+      ++exhausted;
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(exhausted, 1);
+  EXPECT_EQ(ok + exhausted, kCalls);
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
+}
+
+TEST_P(ServerLimitsTest, GraceRunOutCancelsWhatIsLeftAndExits) {
+  std::vector<std::string> args = ModeArgs(GetParam());
+  args.push_back("--shutdown-grace=300ms");
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  auto stub = Workload::NewStub(ChannelTo(*server));
+  auto call = std::async(std::launch::async, [&stub] {
+    RunResponse response;
+    return CallRun(*stub, Sleep(30'000'000), &response, absl::Seconds(60));
+  });
+  absl::SleepFor(absl::Milliseconds(150));
+  const absl::Time stop = absl::Now();
+  server->Signal(SIGTERM);
+  grpc::Status status = call.get();
+  EXPECT_THAT(status.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE,
+                               grpc::StatusCode::CANCELLED));
+  EXPECT_EQ(server->Wait(absl::Seconds(20)).value_or(-1), 0) << server->Log();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(15));
+  EXPECT_THAT(server->Log(), HasSubstr("cancelled_at_shutdown=1"));
+}
+
+TEST_P(ServerLimitsTest, HealthSaysNotServingWhileDraining) {
+  std::vector<std::string> args = ModeArgs(GetParam());
+  args.push_back("--shutdown-grace=5s");
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  auto stub = Workload::NewStub(ChannelTo(*server));
+  auto call = std::async(std::launch::async, [&stub] {
+    RunResponse response;
+    return CallRun(*stub, Sleep(1'000'000), &response);
+  });
+  // A channel opened before the drain, so it can still ask.
+  auto channel = ChannelTo(*server);
+  ASSERT_EQ(CheckHealth(channel, "").value_or(-1), kServing);
+  absl::SleepFor(absl::Milliseconds(100));
+  server->Signal(SIGTERM);
+  ASSERT_TRUE(server->WaitForLog("msg=stopping", absl::Seconds(10)));
+  absl::StatusOr<int> health = CheckHealth(channel, "");
+  // Either the NOT_SERVING answer or a refused call: never SERVING.
+  if (health.ok()) {
+    EXPECT_EQ(*health, kNotServing);
+  }
+  EXPECT_TRUE(call.get().ok());
+  EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ServerLimitsTest,
+                         ::testing::Values("epoll", "threadpool"));
+
+TEST(ServerStartupTest, BadFlagsExitTwoWithAMessage) {
+  auto server = ServerProcess::Start(kServerBinary, {"--mode=fast"});
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("--mode"));
+}
+
+TEST(ServerStartupTest, UmcgModeRefusesToStartUntilBuilt) {
+  auto server = ServerProcess::Start(kServerBinary,
+                                     {"--mode=umcg", "--listen=127.0.0.1:0"});
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(std::string(server.status().message()),
+              HasSubstr("--mode=umcg needs the UMCG worker runtime"));
+}
+
+TEST(ServerStartupTest, PortInUseIsAClearError) {
+  auto first = StartServer({});
+  ASSERT_NE(first, nullptr);
+  auto second = ServerProcess::Start(
+      kServerBinary, {"--listen=" + first->address(), "--cq-threads=1"});
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("cannot listen"));
+}
+
+}  // namespace
+}  // namespace umcg_rpc::testing
