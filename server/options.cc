@@ -20,11 +20,14 @@ constexpr char kFooter[] =
     "              handler stalls its queue): the latency baseline.\n"
     "  threadpool  the same front end, handlers handed to a fixed pool of\n"
     "              --threads threads: the oversubscription baseline.\n"
-    "  umcg        handlers on UMCG workers. NOT BUILT YET: the server refuses\n"
+    "  umcg        handlers on UMCG workers. NOT BUILT YET: the server "
+    "refuses\n"
     "              to start in this mode rather than fall back silently.\n"
     "\n"
-    "Calls past --max-inflight get RESOURCE_EXHAUSTED. SIGTERM or SIGINT stops\n"
-    "the server gracefully: in-flight calls get --shutdown-grace to finish, then\n"
+    "Calls past --max-inflight get RESOURCE_EXHAUSTED. SIGTERM or SIGINT "
+    "stops\n"
+    "the server gracefully: in-flight calls get --shutdown-grace to finish, "
+    "then\n"
     "are cancelled; a second signal cancels them at once.\n"
     "\n"
     "A --config file holds `name = value` lines using the long flag names\n"
@@ -122,8 +125,7 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
   if (!absl::ParseDuration(grace, &options.shutdown_grace)) {
     return absl::InvalidArgumentError("--shutdown-grace: not a duration");
   }
-  if (options.mode != ServerMode::kThreadPool &&
-      app.count("--threads") > 0) {
+  if (options.mode != ServerMode::kThreadPool && app.count("--threads") > 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--threads applies only to --mode=threadpool, not --mode=",
                      ServerModeName(options.mode)));

@@ -136,8 +136,7 @@ absl::Status RunServer(const ServerOptions& options) {
   });
   bool impatient = false;
   while (!drained.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
-    if (!impatient &&
-        WaitForStopSignal(stop_signals, absl::Now()) != 0) {
+    if (!impatient && WaitForStopSignal(stop_signals, absl::Now()) != 0) {
       impatient = true;
       Log(LogLevel::kWarning, "second stop signal: cancelling in-flight RPCs");
       (*server)->CancelAll(

@@ -71,8 +71,8 @@ int main(int argc, char** argv) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection each.
     auto channel = grpc::CreateCustomChannel(
         target, grpc::InsecureChannelCredentials(), args);
-    if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() +
-                                                      absl::Seconds(10)))) {
+    if (!channel->WaitForConnected(
+            absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
       std::fprintf(stderr, "umcg-rpc-burst: cannot connect to %s\n",
                    target.c_str());
       return 1;
@@ -106,17 +106,16 @@ int main(int argc, char** argv) {
     Call* call = static_cast<Call*>(tag);
     call->latency = absl::Now() - call->sent;
     latencies.push_back(call->latency);
-    ++codes[call->status.ok() ? "OK"
-                              : "code " + std::to_string(
-                                              call->status.error_code())];
+    ++codes[call->status.ok()
+                ? "OK"
+                : "code " + std::to_string(call->status.error_code())];
   }
   const absl::Duration wall = absl::Now() - start;
   std::sort(latencies.begin(), latencies.end());
   std::printf(
       "calls=%d connections=%d spin_us=%u sleep_us=%u wall_ms=%.1f "
       "min_ms=%.1f p50_ms=%.1f p90_ms=%.1f max_ms=%.1f",
-      calls, connections, spin_us, sleep_us,
-      absl::ToDoubleMilliseconds(wall),
+      calls, connections, spin_us, sleep_us, absl::ToDoubleMilliseconds(wall),
       absl::ToDoubleMilliseconds(latencies.front()),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.5)),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.9)),

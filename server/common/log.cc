@@ -69,10 +69,11 @@ absl::string_view LevelName(LogLevel level) {
 
 void Log(LogLevel level, absl::string_view msg,
          std::initializer_list<LogField> fields) {
-  std::string line = absl::StrCat(
-      "ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                              absl::UTCTimeZone()),
-      " level=", LevelName(level), " msg=", LogfmtValue(msg));
+  std::string line =
+      absl::StrCat("ts=",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
+                   " level=", LevelName(level), " msg=", LogfmtValue(msg));
   for (const LogField& field : fields) {
     absl::StrAppend(&line, " ", field.key(), "=", field.value());
   }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace umcg_rpc {

@@ -112,7 +112,8 @@ class CompletionQueueWorker {
   void Loop() {
     void* tag = nullptr;
     bool ok = false;
-    while (cq_->Next(&tag, &ok)) static_cast<CompletionEvent*>(tag)->OnComplete(ok);
+    while (cq_->Next(&tag, &ok))
+      static_cast<CompletionEvent*>(tag)->OnComplete(ok);
   }
 
   AsyncServer& server_;
@@ -297,9 +298,9 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
       while (cq->Next(&tag, &ok)) {
       }
     }
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen,
-        " (address in use, or not a valid host:port?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use, or not a valid host:port?)"));
   }
   server->service_ = std::move(service);
   for (auto& cq : cqs) {

@@ -23,7 +23,9 @@ class InflightLimiter {
   int64_t limit() const { return limit_; }
   int64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   // Calls refused so far.
-  uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+  uint64_t rejected() const {
+    return rejected_.load(std::memory_order_relaxed);
+  }
 
  private:
   const int64_t limit_;

@@ -28,8 +28,7 @@ class WorkloadHandlers {
       : data_file_(std::move(data_file)), downstream_(std::move(downstream)) {}
 
   grpc::Status Echo(const umcgrpc::v1::EchoRequest& request,
-                    umcgrpc::v1::EchoResponse* response,
-                    const CallInfo& call);
+                    umcgrpc::v1::EchoResponse* response, const CallInfo& call);
 
   grpc::Status Run(const umcgrpc::v1::RunRequest& request,
                    umcgrpc::v1::RunResponse* response, const CallInfo& call);

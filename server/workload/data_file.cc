@@ -45,8 +45,8 @@ absl::StatusOr<std::unique_ptr<DataFile>> DataFile::Open(
     return absl::InvalidArgumentError(
         absl::StrCat("data file ", path, " is not a regular file"));
   }
-  return absl::WrapUnique(new DataFile(
-      std::move(fd), static_cast<uint64_t>(st.st_size), path));
+  return absl::WrapUnique(
+      new DataFile(std::move(fd), static_cast<uint64_t>(st.st_size), path));
 }
 
 absl::StatusOr<std::unique_ptr<DataFile>> DataFile::CreateTemporary(
@@ -65,8 +65,8 @@ absl::StatusOr<std::unique_ptr<DataFile>> DataFile::CreateTemporary(
   std::vector<char> chunk(1 << 20);
   uint64_t x = 0x853c49e6748fea9bULL;
   for (uint64_t written = 0; written < size;) {
-    size_t len = static_cast<size_t>(
-        std::min<uint64_t>(chunk.size(), size - written));
+    size_t len =
+        static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - written));
     for (size_t i = 0; i < len; ++i) {
       x = x * 6364136223846793005ULL + 1442695040888963407ULL;
       chunk[i] = static_cast<char>(x >> 56);
@@ -83,9 +83,9 @@ absl::StatusOr<std::unique_ptr<DataFile>> DataFile::CreateTemporary(
 
 absl::Status DataFile::ReadAt(uint64_t offset, std::span<char> buffer) const {
   if (offset > size_ || buffer.size() > size_ - offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "read of ", buffer.size(), " bytes at offset ", offset,
-        " passes the end of the data file (", size_, " bytes)"));
+    return absl::OutOfRangeError(
+        absl::StrCat("read of ", buffer.size(), " bytes at offset ", offset,
+                     " passes the end of the data file (", size_, " bytes)"));
   }
   size_t done = 0;
   while (done < buffer.size()) {
@@ -94,8 +94,8 @@ absl::Status DataFile::ReadAt(uint64_t offset, std::span<char> buffer) const {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return absl::ErrnoToStatus(errno, "pread of the data file");
     if (n == 0) {
-      return absl::InternalError(absl::StrCat(
-          "data file shrank: end of file at ", offset + done));
+      return absl::InternalError(
+          absl::StrCat("data file shrank: end of file at ", offset + done));
     }
     done += static_cast<size_t>(n);
   }

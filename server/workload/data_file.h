@@ -37,9 +37,7 @@ class DataFile {
 
  private:
   DataFile(UniqueFd fd, uint64_t size, std::string description)
-      : fd_(std::move(fd)),
-        size_(size),
-        description_(std::move(description)) {}
+      : fd_(std::move(fd)), size_(size), description_(std::move(description)) {}
 
   UniqueFd fd_;
   uint64_t size_;

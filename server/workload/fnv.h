@@ -3,6 +3,7 @@
 #define UMCG_RPC_SERVER_WORKLOAD_FNV_H_
 
 #include <cstdint>
+
 #include "absl/strings/string_view.h"
 
 namespace umcg_rpc::workload {

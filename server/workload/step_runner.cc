@@ -40,8 +40,7 @@ absl::Status RunSpin(const umcgrpc::v1::SpinStep& spin,
         return deadline_hit;
       });
   if (spun.stopped_early) {
-    return deadline_hit ? DeadlineError(index)
-                        : context.cancellation->reason();
+    return deadline_hit ? DeadlineError(index) : context.cancellation->reason();
   }
   result.set_work(spun.iterations);
   result.set_checksum(spun.digest);

@@ -12,10 +12,9 @@ using umcgrpc::v1::Step;
 
 absl::Status TooLarge(int index, absl::string_view field, uint64_t value,
                       uint64_t limit) {
-  return absl::InvalidArgumentError(absl::StrCat("steps[", index, "].", field,
-                                                 " = ", value,
-                                                 " exceeds the limit of ",
-                                                 limit));
+  return absl::InvalidArgumentError(
+      absl::StrCat("steps[", index, "].", field, " = ", value,
+                   " exceeds the limit of ", limit));
 }
 
 }  // namespace
@@ -31,9 +30,9 @@ absl::Status ValidateEcho(const umcgrpc::v1::EchoRequest& request) {
 
 absl::Status ValidateRun(const umcgrpc::v1::RunRequest& request) {
   if (request.steps_size() > kMaxSteps) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request has ", request.steps_size(), " steps; the limit is ",
-        kMaxSteps));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request has ", request.steps_size(),
+                     " steps; the limit is ", kMaxSteps));
   }
   uint64_t total_micros = 0;
   for (int i = 0; i < request.steps_size(); ++i) {
@@ -59,8 +58,7 @@ absl::Status ValidateRun(const umcgrpc::v1::RunRequest& request) {
               absl::StrCat("steps[", i, "].read.bytes must be at least 1"));
         }
         if (step.read().bytes() > kMaxReadBytes) {
-          return TooLarge(i, "read.bytes", step.read().bytes(),
-                          kMaxReadBytes);
+          return TooLarge(i, "read.bytes", step.read().bytes(), kMaxReadBytes);
         }
         break;
       case Step::kDownstream:
@@ -71,15 +69,16 @@ absl::Status ValidateRun(const umcgrpc::v1::RunRequest& request) {
         total_micros += step.downstream().sleep_micros();
         break;
       case Step::KIND_NOT_SET:
-        return absl::InvalidArgumentError(absl::StrCat(
-            "steps[", i, "] has no kind: set one of spin, sleep, read, "
-            "downstream"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("steps[", i,
+                         "] has no kind: set one of spin, sleep, read, "
+                         "downstream"));
     }
   }
   if (total_micros > kMaxTotalMicros) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the steps' spin, sleep and downstream times add up to ",
-        total_micros, " us; the limit is ", kMaxTotalMicros));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the steps' spin, sleep and downstream times add up to ",
+                     total_micros, " us; the limit is ", kMaxTotalMicros));
   }
   return absl::OkStatus();
 }

@@ -55,10 +55,14 @@ TEST(ServerOptionsTest, HelpReturnsNoOptions) {
 
 TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
   const std::vector<std::vector<const char*>> cases = {
-      {"--mode=fast"},          {"--threads=0", "--mode=threadpool"},
-      {"--max-inflight=-1"},    {"--shutdown-grace=soon"},
-      {"--no-such-flag"},       {"--cq-threads=x"},
-      {"--data-file=/no/such"}, {"--threads=4"},
+      {"--mode=fast"},
+      {"--threads=0", "--mode=threadpool"},
+      {"--max-inflight=-1"},
+      {"--shutdown-grace=soon"},
+      {"--no-such-flag"},
+      {"--cq-threads=x"},
+      {"--data-file=/no/such"},
+      {"--threads=4"},
       {"stray"},
   };
   for (const auto& args : cases) {

@@ -84,8 +84,8 @@ absl::StatusOr<std::vector<std::string>> ListServicesByReflection(
                        std::chrono::seconds(10));
   grpc::CompletionQueue cq;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(
-      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-      &cq);
+      &context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   int tags[5];
   call->StartCall(&tags[0]);
   if (!WaitFor(cq, &tags[0])) return absl::UnavailableError("start failed");

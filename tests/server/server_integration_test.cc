@@ -164,8 +164,8 @@ TEST_P(ServerModeTest, BadRunRequestsGetTheRightCodeAndAMessage) {
   }
   {
     Case c{RunRequest(), grpc::StatusCode::INVALID_ARGUMENT, "spin.micros"};
-    c.request.add_steps()->mutable_spin()->set_micros(
-        workload::kMaxSpinMicros + 1);
+    c.request.add_steps()->mutable_spin()->set_micros(workload::kMaxSpinMicros +
+                                                      1);
     cases.push_back(c);
   }
   {
@@ -243,8 +243,8 @@ TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
   server_->Signal(SIGTERM);
   for (auto& call : calls) {
     grpc::Status status = call.get();
-    EXPECT_TRUE(status.ok()) << status.error_code() << " "
-                             << status.error_message();
+    EXPECT_TRUE(status.ok())
+        << status.error_code() << " " << status.error_message();
   }
   absl::StatusOr<int> code = server_->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok()) << server_->Log();
@@ -276,8 +276,7 @@ TEST_P(ServerLimitsTest, CallsPastMaxInflightAreResourceExhausted) {
       grpc::ChannelArguments channel_args;
       channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       auto stub = Workload::NewStub(grpc::CreateCustomChannel(
-          server->address(), grpc::InsecureChannelCredentials(),
-          channel_args));
+          server->address(), grpc::InsecureChannelCredentials(), channel_args));
       RunResponse response;
       return CallRun(*stub, Sleep(300'000), &response);
     }));

@@ -81,17 +81,15 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       size_t end = process->log_.find(' ', port_at + 6);
       if (at != std::string::npos && port_at != std::string::npos &&
           end != std::string::npos) {
-        if (!absl::SimpleAtoi(
-                absl::string_view(process->log_)
-                    .substr(port_at + 6, end - port_at - 6),
-                &process->port_)) {
+        if (!absl::SimpleAtoi(absl::string_view(process->log_)
+                                  .substr(port_at + 6, end - port_at - 6),
+                              &process->port_)) {
           return absl::InternalError("bad port in: " + process->log_);
         }
         return process;
       }
-      auto eof = [p = process.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-        return p->eof_;
-      };
+      auto eof = [p = process.get()]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->eof_; };
       if (process->mu_.AwaitWithTimeout(absl::Condition(&eof),
                                         absl::Milliseconds(20))) {
         return absl::UnavailableError("server exited before starting: " +

@@ -44,7 +44,9 @@ TEST(CancellationTest, CancelWakesASleeper) {
 TEST(CancellationTest, CallbackRunsOnCancelWhileRegisteredOnly) {
   Cancellation c;
   int runs = 0;
-  { Cancellation::ScopedCallback cb(c, [&runs] { ++runs; }); }
+  {
+    Cancellation::ScopedCallback cb(c, [&runs] { ++runs; });
+  }
   c.Cancel(absl::CancelledError("x"));
   EXPECT_EQ(runs, 0);
 

@@ -62,7 +62,8 @@ TEST_F(StepRunnerTest, SleepBlocksForAtLeastTheAskedTime) {
 
 TEST_F(StepRunnerTest, ReadReturnsTheBytesChecksum) {
   std::string expected(100, '\0');
-  ASSERT_TRUE(data_file_->ReadAt(1000, {expected.data(), expected.size()}).ok());
+  ASSERT_TRUE(
+      data_file_->ReadAt(1000, {expected.data(), expected.size()}).ok());
   RunRequest request;
   auto* read = request.add_steps()->mutable_read();
   read->set_offset(1000);

@@ -51,8 +51,7 @@ TEST_P(ValidateRunBadTest, IsInvalidArgumentNamingTheField) {
   GetParam().build(request);
   absl::Status s = ValidateRun(request);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find(GetParam().expected_text),
-            absl::string_view::npos)
+  EXPECT_NE(s.message().find(GetParam().expected_text), absl::string_view::npos)
       << s;
 }
 
@@ -70,8 +69,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "steps[0] has no kind"},
         BadCase{"SpinTooLong",
                 [](RunRequest& r) {
-                  r.add_steps()->mutable_spin()->set_micros(kMaxSpinMicros +
-                                                            1);
+                  r.add_steps()->mutable_spin()->set_micros(kMaxSpinMicros + 1);
                 },
                 "steps[0].spin.micros"},
         BadCase{"SleepTooLong",
