@@ -83,7 +83,7 @@ class Runner {
   const LoadOptions& options_;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
   std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs_;
-  grpc::ByteBuffer request_;
+  std::vector<grpc::ByteBuffer> requests_;
   absl::Time start_;
   absl::Time measure_start_;
   absl::Time end_;
@@ -108,8 +108,8 @@ void Runner::Send(int slot, absl::Time intended) {
   const uint64_t n = sent_.fetch_add(1, std::memory_order_relaxed);
   grpc::GenericStub& stub = *stubs_[n % stubs_.size()];
   grpc::CompletionQueue* cq = cqs_[n % cqs_.size()].get();
-  call->reader =
-      stub.PrepareUnaryCall(&call->context, options_.method, request_, cq);
+  call->reader = stub.PrepareUnaryCall(&call->context, options_.method,
+                                       requests_[n % requests_.size()], cq);
   call->reader->StartCall();
   Call* raw = call.release();  // Owned by the completion queue until done.
   raw->reader->Finish(&raw->response, &raw->status, raw);
@@ -206,8 +206,10 @@ bool Runner::Finished() const {
 }
 
 absl::StatusOr<LoadResult> Runner::Run() {
-  grpc::Slice slice(options_.request);
-  request_ = grpc::ByteBuffer(&slice, 1);
+  for (const std::string& request : options_.requests) {
+    grpc::Slice slice(request);
+    requests_.emplace_back(&slice, 1);
+  }
   for (int i = 0; i < options_.connections; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection each.
@@ -279,6 +281,9 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
         "connections and concurrency must be at least 1");
   }
   if (options.rate < 0) return absl::InvalidArgumentError("rate must be >= 0");
+  if (options.requests.empty()) {
+    return absl::InvalidArgumentError("no request message to send");
+  }
   Runner runner(options);
   return runner.Run();
 }

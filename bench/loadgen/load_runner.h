@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,8 +23,9 @@ struct LoadOptions {
   std::string target = "127.0.0.1:50051";
   // Full method path, e.g. "/umcgrpc.v1.Workload/Run".
   std::string method;
-  // The serialized request message, sent as is on every call.
-  std::string request;
+  // Serialized request messages; call n sends requests[n % size], as ghz
+  // does with an array of messages. At least one.
+  std::vector<std::string> requests;
   int connections = 1;
   // Requests per second; 0 selects the closed loop.
   double rate = 0;

@@ -14,6 +14,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 #include "umcgrpc/v1/workload.pb.h"
 
 namespace {
@@ -79,7 +80,9 @@ int main(int argc, char** argv) {
   app.add_option("--call", call,
                  "Method, e.g. umcgrpc.v1.Workload/Run (or .../Echo)")
       ->required();
-  app.add_option("-d,--data", data, "Request message as JSON");
+  app.add_option("-d,--data", data,
+                 "Request message as JSON, or a JSON array of messages sent "
+                 "round-robin");
   app.add_option("--rate", options.rate,
                  "Requests per second; 0 runs the closed loop")
       ->check(CLI::Range(0.0, 1e7));
@@ -131,16 +134,24 @@ int main(int argc, char** argv) {
                 "' is not a unary method of the umcg-rpc protos (try "
                 "umcgrpc.v1.Workload/Run)");
   }
+  // One message, or an array of them sent round-robin (as ghz does).
+  nlohmann::json parsed = nlohmann::json::parse(data, nullptr, false);
+  if (parsed.is_discarded()) return fail("--data: not valid JSON");
+  if (!parsed.is_array()) parsed = nlohmann::json::array({parsed});
+  if (parsed.empty()) return fail("--data: the array of messages is empty");
   google::protobuf::DynamicMessageFactory factory;
-  std::unique_ptr<google::protobuf::Message> request(
-      factory.GetPrototype(method->input_type())->New());
-  if (auto s = google::protobuf::util::JsonStringToMessage(data, request.get());
-      !s.ok()) {
-    return fail(absl::StrCat("--data: not a valid ",
-                             method->input_type()->full_name(), ": ",
-                             s.message().as_string()));
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    std::unique_ptr<google::protobuf::Message> request(
+        factory.GetPrototype(method->input_type())->New());
+    if (auto s = google::protobuf::util::JsonStringToMessage(parsed[i].dump(),
+                                                             request.get());
+        !s.ok()) {
+      return fail(absl::StrCat("--data[", i, "]: not a valid ",
+                               method->input_type()->full_name(), ": ",
+                               s.message().as_string()));
+    }
+    options.requests.push_back(request->SerializeAsString());
   }
-  options.request = request->SerializeAsString();
   options.method =
       absl::StrCat("/", method->service()->full_name(), "/", method->name());
 
