@@ -231,15 +231,18 @@ TEST_P(ServerModeTest, ReflectionListsTheServices) {
 }
 
 TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
-  constexpr int kCalls = 12;
+  // Long enough calls that they have surely reached the server when the
+  // signal comes, short enough that the epoll mode (two handler threads)
+  // drains all of them well within the 10 s grace.
+  constexpr int kCalls = 8;
   std::vector<std::future<grpc::Status>> calls;
   for (int i = 0; i < kCalls; ++i) {
     calls.push_back(std::async(std::launch::async, [this] {
       RunResponse response;
-      return CallRun(*stub_, Sleep(300'000), &response);
+      return CallRun(*stub_, Sleep(1'000'000), &response);
     }));
   }
-  absl::SleepFor(absl::Milliseconds(150));
+  absl::SleepFor(absl::Milliseconds(500));
   server_->Signal(SIGTERM);
   for (auto& call : calls) {
     grpc::Status status = call.get();
@@ -278,7 +281,7 @@ TEST_P(ServerLimitsTest, CallsPastMaxInflightAreResourceExhausted) {
       auto stub = Workload::NewStub(grpc::CreateCustomChannel(
           server->address(), grpc::InsecureChannelCredentials(), channel_args));
       RunResponse response;
-      return CallRun(*stub, Sleep(300'000), &response);
+      return CallRun(*stub, Sleep(1'000'000), &response);
     }));
   }
   int ok = 0;
@@ -310,7 +313,7 @@ TEST_P(ServerLimitsTest, GraceRunOutCancelsWhatIsLeftAndExits) {
     RunResponse response;
     return CallRun(*stub, Sleep(30'000'000), &response, absl::Seconds(60));
   });
-  absl::SleepFor(absl::Milliseconds(150));
+  absl::SleepFor(absl::Milliseconds(500));
   const absl::Time stop = absl::Now();
   server->Signal(SIGTERM);
   grpc::Status status = call.get();
@@ -330,12 +333,12 @@ TEST_P(ServerLimitsTest, HealthSaysNotServingWhileDraining) {
   auto stub = Workload::NewStub(ChannelTo(*server));
   auto call = std::async(std::launch::async, [&stub] {
     RunResponse response;
-    return CallRun(*stub, Sleep(1'000'000), &response);
+    return CallRun(*stub, Sleep(2'000'000), &response);
   });
   // A channel opened before the drain, so it can still ask.
   auto channel = ChannelTo(*server);
   ASSERT_EQ(CheckHealth(channel, "").value_or(-1), kServing);
-  absl::SleepFor(absl::Milliseconds(100));
+  absl::SleepFor(absl::Milliseconds(500));
   server->Signal(SIGTERM);
   ASSERT_TRUE(server->WaitForLog("msg=stopping", absl::Seconds(10)));
   absl::StatusOr<int> health = CheckHealth(channel, "");
