@@ -1,0 +1,405 @@
+#!/usr/bin/python3
+"""Compares the server's modes under the same workloads, on this machine, in
+one invocation: every mode runs every load level, repeated and interleaved,
+each run against a freshly started server. Writes raw results (JSON), a
+Markdown table and PNG plots of p99 latency against offered load.
+
+Run it through bench/compare/run, which builds what it needs first.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def spin(us):
+    return {"spin": {"micros": us}}
+
+
+def sleep(us):
+    return {"sleep": {"micros": us}}
+
+
+# name -> (description, request messages sent round-robin, needs downstream)
+WORKLOADS = {
+    "W1": ("99% spin 20 us, 1% block 5 ms (the tail killer)",
+           [{"steps": [spin(20)]}] * 99 + [{"steps": [sleep(5000)]}], False),
+    "W2": ("spin 50 us, then block 1 ms on a downstream call",
+           [{"steps": [spin(50), {"downstream": {"sleep_micros": 1000}}]}],
+           True),
+    "W3": ("pure CPU: spin 50 us", [{"steps": [spin(50)]}], False),
+    "W4": ("overload: W3 at 1.5x saturation, then 0.5x (recovery)",
+           [{"steps": [spin(50)]}], False),
+    "W5": ("fan-in: 10,000 calls at once, each blocked 1 s", None, False),
+}
+
+
+class Mode:
+    def __init__(self, name, args):
+        self.name = name
+        self.args = args
+
+
+def available_modes(server, wanted):
+    help_text = subprocess.run([server, "--help"], capture_output=True,
+                               text=True).stdout
+    modes = [Mode("epoll", ["--mode=epoll"]),
+             Mode("threadpool", ["--mode=threadpool", "--threads=256"])]
+    if "--backend" in help_text:
+        modes.append(Mode("umcg-fallback", ["--mode=umcg", "--backend=fallback"]))
+        if os.path.exists("/sys/kernel/umcg"):
+            modes.append(Mode("umcg-kernel", ["--mode=umcg", "--backend=kernel"]))
+    else:
+        log("note: this server has no --mode=umcg yet; comparing the baselines")
+    if wanted:
+        names = wanted.split(",")
+        unknown = set(names) - {m.name for m in modes}
+        if unknown:
+            sys.exit("compare: modes not available here: " + ",".join(sorted(unknown)))
+        modes = [m for m in modes if m.name in names]
+    return modes
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+class Server:
+    """A server process, with its peak threads/RSS sampled while it runs."""
+
+    def __init__(self, binary, args):
+        self.proc = subprocess.Popen(
+            [binary, "--listen=127.0.0.1:0"] + args,
+            stderr=subprocess.PIPE, text=True)
+        self.log_lines = []
+        self.port = None
+        for line in self.proc.stderr:
+            self.log_lines.append(line)
+            m = re.search(r'msg="server started".* port=(\d+)', line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            raise RuntimeError("server did not start:\n" + "".join(self.log_lines))
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.peak_threads = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.log_lines.append(line)
+
+    def _sample(self):
+        while not self._stop.wait(0.05):
+            try:
+                with open("/proc/%d/status" % self.proc.pid) as f:
+                    m = re.search(r"Threads:\s+(\d+)", f.read())
+                self.peak_threads = max(self.peak_threads, int(m.group(1)))
+            except OSError:
+                return
+
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def usage(self):
+        """CPU seconds, peak RSS (MiB), context switches so far."""
+        pid = self.proc.pid
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        with open("/proc/%d/status" % pid) as f:
+            status = f.read()
+        rss = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+        switches = 0
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    for k, v in re.findall(r"(\w+_ctxt_switches):\s+(\d+)", f.read()):
+                        switches += int(v)
+            except OSError:
+                pass
+        return cpu, rss, switches
+
+    def stop(self):
+        self._stop.set()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise RuntimeError("server did not stop within 60 s")
+        if code != 0:
+            raise RuntimeError("server exited %d:\n%s" % (code, "".join(self.log_lines[-20:])))
+
+
+class Harness:
+    def __init__(self, opts):
+        self.opts = opts
+        build = opts.build
+        self.server_bin = os.path.join(build, "server/umcg-rpc-server")
+        self.loadgen_bin = os.path.join(build, "bench/loadgen/umcg-rpc-loadgen")
+        self.burst_bin = os.path.join(build, "bench/burst/umcg-rpc-burst")
+        for b in (self.server_bin, self.loadgen_bin, self.burst_bin):
+            if not os.access(b, os.X_OK):
+                sys.exit("compare: %s is missing; build it first (bench/compare/run does)" % b)
+        self.modes = available_modes(self.server_bin, opts.modes)
+        self.downstream = None
+
+    def start_server(self, mode, workload):
+        args = list(mode.args)
+        if WORKLOADS[workload][2]:
+            args.append("--downstream=" + self.downstream.address())
+        return Server(self.server_bin, args)
+
+    def loadgen(self, address, data, rate, duration, concurrency=256):
+        cmd = [self.loadgen_bin, "-q", "--target", address,
+               "--call", "umcgrpc.v1.Workload/Run", "-d", json.dumps(data),
+               "--rate", str(rate), "-z", duration, "--warmup", self.opts.warmup,
+               "-c", str(concurrency), "--connections", str(self.opts.connections),
+               "-t", "10s"]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("loadgen failed: " + out.stderr)
+        return json.loads(out.stdout)
+
+    def measured_run(self, mode, workload, rate, duration=None, data=None):
+        server = self.start_server(mode, workload)
+        try:
+            cpu0, _, sw0 = server.usage()
+            report = self.loadgen(server.address(), data or WORKLOADS[workload][1],
+                                  rate, duration or self.opts.duration)
+            cpu1, rss, sw1 = server.usage()
+        finally:
+            server.stop()
+        pct = {d["percentage"]: d["latency"] for d in report["latencyDistribution"]}
+        codes = report["statusCodeDistribution"]
+        return {
+            "mode": mode.name, "workload": workload, "offered_rps": rate,
+            "throughput_rps": report.get("okRps", 0.0),
+            "count": report["count"], "ok": codes.get("OK", 0),
+            "errors": report["count"] - codes.get("OK", 0),
+            "status_codes": codes,
+            "p50_us": pct.get(50, 0) / 1e3, "p90_us": pct.get(90, 0) / 1e3,
+            "p99_us": pct.get(99, 0) / 1e3, "p999_us": pct.get(99.9, 0) / 1e3,
+            "late_sends": report.get("lateSends", 0),
+            "peak_threads": server.peak_threads, "cpu_s": cpu1 - cpu0,
+            "peak_rss_mib": rss, "context_switches": sw1 - sw0,
+        }
+
+    def saturation(self, mode, workload):
+        """Closed-loop throughput with many callers: the mode's capacity."""
+        server = self.start_server(mode, workload)
+        try:
+            report = self.loadgen(server.address(), WORKLOADS[workload][1], 0,
+                                  self.opts.duration, concurrency=64)
+        finally:
+            server.stop()
+        return report.get("okRps", 0.0)
+
+    def run(self):
+        results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                   "host": os.uname().nodename, "kernel": os.uname().release,
+                   "cpus": os.cpu_count(), "options": vars(self.opts),
+                   "saturation": {}, "runs": []}
+        self.downstream = Server(self.server_bin, ["--mode=threadpool", "--threads=1024",
+                                                   "--max-inflight=100000"])
+        try:
+            for w in self.opts.workloads.split(","):
+                if w not in WORKLOADS:
+                    sys.exit("compare: unknown workload " + w)
+                log("%s: %s" % (w, WORKLOADS[w][0]))
+                if w == "W5":
+                    results["runs"] += self.fan_in()
+                    continue
+                sat = {}
+                for m in self.modes:
+                    sat[m.name] = self.saturation(m, w)
+                    log("  saturation %-14s %8.0f rps" % (m.name, sat[m.name]))
+                results["saturation"][w] = sat
+                ref = sat.get("epoll") if w in ("W1", "W3", "W4") else max(sat.values())
+                if w == "W4":
+                    results["runs"] += self.overload(w, ref)
+                    continue
+                for rep in range(self.opts.repeats):
+                    for frac in self.opts.loads:
+                        order = self.modes if rep % 2 == 0 else list(reversed(self.modes))
+                        for m in order:
+                            r = self.measured_run(m, w, max(1.0, ref * frac))
+                            r.update(load_fraction=frac, repeat=rep)
+                            results["runs"].append(r)
+                            log("  %-14s load %.2f (%6.0f rps): p99 %9.0f us, %6.0f rps ok, %d errors"
+                                % (m.name, frac, r["offered_rps"], r["p99_us"],
+                                   r["throughput_rps"], r["errors"]))
+        finally:
+            self.downstream.stop()
+        return results
+
+    def overload(self, w, saturation):
+        runs = []
+        for m in self.modes:
+            for phase, frac in (("overload", 1.5), ("recovery", 0.5)):
+                r = self.measured_run(m, w, saturation * frac)
+                r.update(load_fraction=frac, phase=phase, repeat=0)
+                runs.append(r)
+                log("  %-14s %-8s p99 %9.0f us, %6.0f rps ok, %d errors, rss %.0f MiB"
+                    % (m.name, phase, r["p99_us"], r["throughput_rps"], r["errors"],
+                       r["peak_rss_mib"]))
+        return runs
+
+    def fan_in(self):
+        runs = []
+        for m in self.modes:
+            server = self.start_server(m, "W5")
+            try:
+                out = subprocess.run(
+                    [self.burst_bin, "--target", server.address(), "--calls", "10000",
+                     "--connections", "16", "--sleep-us", "1000000", "--timeout-s", "10"],
+                    capture_output=True, text=True)
+                cpu, rss, sw = server.usage()
+            finally:
+                server.stop()
+            fields = dict(re.findall(r"(\S+)=(\S+)", out.stdout))
+            r = {"mode": m.name, "workload": "W5", "wall_ms": float(fields.get("wall_ms", 0)),
+                 "ok": int(fields.get("status[OK]", 0)), "p50_us": float(fields.get("p50_ms", 0)) * 1e3,
+                 "p99_us": float(fields.get("max_ms", 0)) * 1e3,
+                 "peak_threads": server.peak_threads, "peak_rss_mib": rss, "cpu_s": cpu,
+                 "context_switches": sw, "raw": out.stdout.strip()}
+            runs.append(r)
+            log("  %-14s 10000 x 1 s: wall %.0f ms, %d OK, peak threads %d, rss %.0f MiB"
+                % (m.name, r["wall_ms"], r["ok"], r["peak_threads"], rss))
+        return runs
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else 0
+
+
+def write_table(results, path):
+    lines = ["# Mode comparison", "",
+             "Run %s on %s (%d CPUs, kernel %s). Command: `%s`." % (
+                 results["date"], results["host"], results["cpus"], results["kernel"],
+                 results["command"]), "",
+             "Medians over repeats. Latency from each request's intended send "
+             "time (open loop). Threads, RSS: server peak; CPU: server CPU seconds.", ""]
+    for w, (desc, _, _) in WORKLOADS.items():
+        runs = [r for r in results["runs"] if r["workload"] == w]
+        if not runs:
+            continue
+        lines += ["## %s: %s" % (w, desc), ""]
+        if w in results["saturation"]:
+            lines += ["Saturation (closed loop, 64 callers): " + ", ".join(
+                "%s %.0f rps" % kv for kv in results["saturation"][w].items()), ""]
+        if w == "W5":
+            lines += ["| mode | wall (ms) | OK of 10000 | p50 (ms) | max (ms) | peak threads | peak RSS (MiB) |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in runs:
+                lines.append("| %s | %.0f | %d | %.0f | %.0f | %d | %.0f |" % (
+                    r["mode"], r["wall_ms"], r["ok"], r["p50_us"] / 1e3, r["p99_us"] / 1e3,
+                    r["peak_threads"], r["peak_rss_mib"]))
+            lines.append("")
+            continue
+        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | CPU (s) | ctx switches | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        keys = sorted({(r.get("phase", ""), r["load_fraction"], r["mode"]) for r in runs},
+                      key=lambda k: (k[1] if not k[0] else {"overload": 0, "recovery": 1}[k[0]], k[2]))
+        for phase, frac, mode in keys:
+            rs = [r for r in runs if r["mode"] == mode and r["load_fraction"] == frac
+                  and r.get("phase", "") == phase]
+            m = lambda k: median([r[k] for r in rs])
+            label = phase or "%.2f" % frac
+            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %.2f | %d | %.0f |" % (
+                mode, label, m("offered_rps"), m("throughput_rps"), m("p50_us"), m("p90_us"),
+                m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), m("cpu_s"),
+                m("context_switches"), m("peak_rss_mib")))
+        lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def write_plots(results, out_dir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing (tools/install-deps --bench): no plots")
+        return []
+    written = []
+    for w in WORKLOADS:
+        runs = [r for r in results["runs"] if r["workload"] == w and "phase" not in r
+                and "offered_rps" in r]
+        if not runs:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for mode in sorted({r["mode"] for r in runs}):
+            pts = {}
+            for r in runs:
+                if r["mode"] == mode:
+                    pts.setdefault(r["load_fraction"], []).append(r)
+            xs = sorted(pts)
+            ax.plot([median([r["offered_rps"] for r in pts[x]]) for x in xs],
+                    [median([r["p99_us"] for r in pts[x]]) / 1e3 for x in xs],
+                    marker="o", label=mode)
+        ax.set_xlabel("offered load (requests/s)")
+        ax.set_ylabel("p99 latency (ms)")
+        ax.set_yscale("log")
+        ax.set_title("%s: %s" % (w, WORKLOADS[w][0]))
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        path = os.path.join(out_dir, "%s-p99.png" % w)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build/release", help="build directory with the binaries")
+    p.add_argument("--out", default=None, help="results directory (default bench/compare/results/<time>)")
+    p.add_argument("--modes", default="", help="comma-separated subset of modes (default: all available)")
+    p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    p.add_argument("--loads", default="0.3,0.5,0.7,0.9",
+                   help="offered loads as fractions of the reference saturation rate")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--duration", default="10s", help="measured time per run")
+    p.add_argument("--warmup", default="1s")
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 2 s runs, loads 0.5 and 0.9, one repeat")
+    opts = p.parse_args()
+    opts.loads = [float(x) for x in opts.loads.split(",")]
+    if opts.quick:
+        opts.duration, opts.warmup, opts.repeats, opts.loads = "2s", "0.5s", 1, [0.5, 0.9]
+    out = opts.out or os.path.join(
+        "bench/compare/results", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    results = Harness(opts).run()
+    results["command"] = " ".join(["bench/compare/run"] + sys.argv[1:])
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    write_table(results, os.path.join(out, "table.md"))
+    plots = write_plots(results, out)
+    log("wrote %s" % ", ".join([os.path.join(out, "results.json"),
+                                os.path.join(out, "table.md")] + plots))
+    with open(os.path.join(out, "table.md")) as f:
+        print(f.read())
+
+
+if __name__ == "__main__":
+    main()
