@@ -1,0 +1,90 @@
+#include "runtime/blocking.h"
+
+#include "runtime/internal/core.h"
+#include "runtime/internal/current.h"
+
+namespace umcg_rpc::runtime {
+namespace {
+
+thread_local int tls_scope_depth = 0;
+
+}  // namespace
+
+BlockingScope::BlockingScope() {
+  internal::Worker* w = internal::CurrentWorker();
+  if (w == nullptr) return;
+  nested_counted_ = true;
+  if (tls_scope_depth++ > 0) return;
+  if (!w->core->cooperative()) return;
+  worker_ = w;
+  w->core->EnterBlocking(*w);
+}
+
+BlockingScope::~BlockingScope() {
+  if (worker_ != nullptr) worker_->core->ExitBlocking(*worker_);
+  if (nested_counted_) --tls_scope_depth;
+}
+
+bool OnWorker() { return internal::CurrentWorker() != nullptr; }
+
+bool IsCancelled() {
+  internal::TaskState* t = internal::CurrentTask();
+  return t != nullptr && t->options.cancellation.IsCancelled();
+}
+
+absl::Time CurrentDeadline() {
+  internal::TaskState* t = internal::CurrentTask();
+  return t == nullptr ? absl::InfiniteFuture() : t->options.deadline;
+}
+
+absl::Status CheckCancelled() {
+  if (IsCancelled()) return absl::CancelledError("task cancelled");
+  if (absl::Now() >= CurrentDeadline()) {
+    return absl::DeadlineExceededError("task deadline exceeded");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Yield() {
+  internal::Worker* w = internal::CurrentWorker();
+  if (w == nullptr) {
+    return absl::FailedPreconditionError(
+        "runtime::Yield called off a worker thread");
+  }
+  w->core->Yield(*w);
+  return absl::OkStatus();
+}
+
+absl::Status Sleep(absl::Duration d) { return SleepUntil(absl::Now() + d); }
+
+absl::Status SleepUntil(absl::Time wake_time) {
+  internal::TaskState* t = internal::CurrentTask();
+  if (t == nullptr) {
+    absl::SleepFor(wake_time - absl::Now());
+    return absl::OkStatus();
+  }
+  const absl::Time until = std::min(wake_time, t->options.deadline);
+  BlockingScope scope;
+  if (t->options.cancellation.WaitUntil(until)) {
+    return absl::CancelledError("sleep interrupted: task cancelled");
+  }
+  if (until < wake_time) {
+    return absl::DeadlineExceededError("task deadline reached during sleep");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AwaitNotification(absl::Notification& n, absl::Time deadline) {
+  const absl::Time until = std::min(deadline, CurrentDeadline());
+  BlockingScope scope;
+  while (true) {
+    const absl::Time slice = std::min(until, absl::Now() + kCancelPollInterval);
+    if (n.WaitForNotificationWithDeadline(slice)) return absl::OkStatus();
+    if (IsCancelled()) return absl::CancelledError("task cancelled");
+    if (absl::Now() >= until) {
+      return absl::DeadlineExceededError("wait for notification timed out");
+    }
+  }
+}
+
+}  // namespace umcg_rpc::runtime

@@ -1,0 +1,97 @@
+// Worker-side API: mark blocking regions so the CPU goes to another worker,
+// and blocking helpers (sleep, waits) that do it for you.
+#ifndef UMCG_RPC_RUNTIME_BLOCKING_H_
+#define UMCG_RPC_RUNTIME_BLOCKING_H_
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace umcg_rpc::runtime {
+
+namespace internal {
+struct Worker;
+}  // namespace internal
+
+// RAII: the calling worker gives its CPU to the next runnable worker for
+// the scope's lifetime and queues for a CPU again when it ends. Wrap every
+// call that may sleep in the kernel. Nestable (only the outermost scope
+// acts); a no-op off a worker and on the kernel backend (which detects
+// blocking itself).
+class BlockingScope {
+ public:
+  BlockingScope();
+  ~BlockingScope();
+  BlockingScope(const BlockingScope&) = delete;
+  BlockingScope& operator=(const BlockingScope&) = delete;
+
+  // True if this scope released a CPU (outermost scope on a fallback
+  // worker).
+  bool released() const { return worker_ != nullptr; }
+
+ private:
+  internal::Worker* worker_ = nullptr;  // Set if this scope released a CPU.
+  bool nested_counted_ = false;         // Counted in the nesting depth.
+};
+
+// True on a worker thread of any Scheduler.
+bool OnWorker();
+
+// True if the current task's cancellation token has fired (false off a
+// worker).
+bool IsCancelled();
+
+// The current task's deadline (InfiniteFuture off a worker).
+absl::Time CurrentDeadline();
+
+// CANCELLED if the current task is cancelled, DEADLINE_EXCEEDED if past
+// its deadline, else OK.
+absl::Status CheckCancelled();
+
+// Gives the CPU to the next runnable worker and queues behind it.
+// FAILED_PRECONDITION off a worker.
+absl::Status Yield();
+
+// Sleeps for `d` without holding a CPU. Returns early with CANCELLED if the
+// task is cancelled, or DEADLINE_EXCEEDED at the task's deadline.
+absl::Status Sleep(absl::Duration d);
+
+// Sleep() until an absolute time.
+absl::Status SleepUntil(absl::Time wake_time);
+
+// Waits for `n` without holding a CPU, until `deadline` or the task's
+// deadline (DEADLINE_EXCEEDED) or its cancellation (CANCELLED, noticed
+// within kCancelPollInterval).
+absl::Status AwaitNotification(absl::Notification& n,
+                               absl::Time deadline = absl::InfiniteFuture());
+
+// How often waits that cannot observe the cancellation token directly
+// re-check it.
+inline constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(5);
+
+// Waits for `f` to become ready, like AwaitNotification (then f.get() does
+// not block). Use it for a downstream call's completion.
+template <typename Future>
+absl::Status AwaitFuture(Future& f,
+                         absl::Time deadline = absl::InfiniteFuture()) {
+  const absl::Time until = std::min(deadline, CurrentDeadline());
+  BlockingScope scope;
+  while (true) {
+    const absl::Time slice = std::min(until, absl::Now() + kCancelPollInterval);
+    if (f.wait_until(absl::ToChronoTime(slice)) == std::future_status::ready) {
+      return absl::OkStatus();
+    }
+    if (IsCancelled()) return absl::CancelledError("task cancelled");
+    if (absl::Now() >= until) {
+      return absl::DeadlineExceededError("wait for future timed out");
+    }
+  }
+}
+
+}  // namespace umcg_rpc::runtime
+
+#endif  // UMCG_RPC_RUNTIME_BLOCKING_H_

@@ -1,0 +1,22 @@
+#include "runtime/cancellation.h"
+
+namespace umcg_rpc::runtime {
+
+CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
+
+void CancellationToken::Cancel() const {
+  // Notification::Notify may run only once: the first canceller does it.
+  if (!state_->cancelled.exchange(true, std::memory_order_acq_rel)) {
+    state_->notification.Notify();
+  }
+}
+
+bool CancellationToken::IsCancelled() const {
+  return state_->cancelled.load(std::memory_order_acquire);
+}
+
+bool CancellationToken::WaitUntil(absl::Time deadline) const {
+  return state_->notification.WaitForNotificationWithDeadline(deadline);
+}
+
+}  // namespace umcg_rpc::runtime

@@ -1,0 +1,882 @@
+#include "runtime/internal/core.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/internal/clock.h"
+#include "runtime/internal/current.h"
+#include "runtime/internal/fallback_backend.h"
+#include "runtime/internal/kernel_backend.h"
+#include "runtime/internal/thread_stat.h"
+
+namespace umcg_rpc::runtime::internal {
+namespace {
+
+int64_t ToNanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+// The CPUs this process may run on, in order.
+std::vector<int> AllowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+      if (CPU_ISSET(i, &set)) cpus.push_back(i);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+// Preemption signal entry point: forwards to the worker's core.
+void PreemptHandler(int) {
+  const int saved_errno = errno;
+  Worker* w = CurrentWorker();
+  if (w != nullptr && w->core != nullptr) w->core->OnPreemptSignal(*w);
+  errno = saved_errno;
+}
+
+}  // namespace
+
+NoPreemptScope::NoPreemptScope(Worker* w) : w_(w) {
+  if (w_ != nullptr) w_->no_preempt.fetch_add(1, std::memory_order_relaxed);
+}
+
+NoPreemptScope::~NoPreemptScope() {
+  if (w_ != nullptr) w_->core->EndNoPreempt(*w_);
+}
+
+Core::Core(Options options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Core>> Core::Create(Options options) {
+  if (options.servers < 0) {
+    return absl::InvalidArgumentError("servers must be >= 0");
+  }
+  if (options.max_workers < 1) {
+    return absl::InvalidArgumentError("max_workers must be >= 1");
+  }
+  if (options.min_workers < 0 || options.min_workers > options.max_workers) {
+    return absl::InvalidArgumentError(
+        "min_workers must be in [0, max_workers]");
+  }
+  if (options.time_slice < absl::ZeroDuration() ||
+      options.block_threshold < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "time_slice and block_threshold must be >= 0");
+  }
+  if (options.worker_stack_size < 16 * 1024) {
+    return absl::InvalidArgumentError("worker_stack_size must be >= 16 KiB");
+  }
+  std::unique_ptr<Core> core(new Core(std::move(options)));
+  absl::Status status = core->Start();
+  if (!status.ok()) return status;
+  return core;
+}
+
+void Core::Log(absl::string_view message) const {
+  if (options_.logger) {
+    options_.logger(message);
+  } else {
+    std::fprintf(stderr, "umcg-rpc runtime: %.*s\n",
+                 static_cast<int>(message.size()), message.data());
+  }
+}
+
+absl::Status Core::Start() {
+  // Backend choice.
+  switch (options_.backend) {
+    case BackendKind::kKernel: {
+      absl::StatusOr<std::unique_ptr<Backend>> kernel = CreateKernelBackend();
+      if (!kernel.ok()) return kernel.status();
+      backend_ = *std::move(kernel);
+      backend_reason_ = "kernel backend requested";
+      break;
+    }
+    case BackendKind::kAuto: {
+      absl::Status probe = ProbeKernelUmcg();
+      if (probe.ok()) {
+        absl::StatusOr<std::unique_ptr<Backend>> kernel = CreateKernelBackend();
+        if (kernel.ok()) {
+          backend_ = *std::move(kernel);
+          backend_reason_ = "auto: kernel UMCG discovered and usable";
+          break;
+        }
+        backend_reason_ =
+            absl::StrCat("auto: kernel UMCG discovered but unusable (",
+                         kernel.status().ToString(), "); using fallback");
+      } else {
+        backend_reason_ = absl::StrCat("auto: kernel UMCG not available (",
+                                       probe.message(), "); using fallback");
+      }
+      [[fallthrough]];
+    }
+    case BackendKind::kFallback: {
+      absl::StatusOr<std::unique_ptr<FallbackBackend>> fallback =
+          FallbackBackend::Create(options_.preempt_signal, &PreemptHandler);
+      if (!fallback.ok()) return fallback.status();
+      backend_ = *std::move(fallback);
+      if (backend_reason_.empty()) backend_reason_ = "fallback requested";
+      break;
+    }
+  }
+  Log(absl::StrCat("backend=", BackendKindName(backend_->kind()), " (",
+                   backend_reason_, ")"));
+
+  const std::vector<int> cpus = AllowedCpus();
+  const int n =
+      options_.servers > 0 ? options_.servers : static_cast<int>(cpus.size());
+  {
+    absl::MutexLock lock(&mu_);
+    idle_servers_.reserve(n);
+    idle_workers_.reserve(options_.max_workers);
+    workers_.reserve(options_.max_workers);
+    pending_spawns_ = options_.min_workers;
+  }
+  SpawnWorkers(options_.min_workers);
+  for (int i = 0; i < n; ++i) {
+    auto s = std::make_unique<Server>();
+    s->id = i;
+    s->cpu = options_.pin_servers ? cpus[i % cpus.size()] : -1;
+    servers_.push_back(std::move(s));
+  }
+  for (auto& s : servers_) {
+    Server* raw = s.get();
+    raw->thread = std::thread([this, raw] { ServerLoop(*raw); });
+  }
+  lost_scratch_.reserve(options_.max_workers);
+  monitor_ = std::thread([this] { MonitorLoop(); });
+  return absl::OkStatus();
+}
+
+Core::~Core() {
+  if (monitor_.joinable()) Shutdown(ShutdownMode::kCancel).IgnoreError();
+}
+
+// ---------------------------------------------------------------------------
+// Submission and shutdown.
+
+absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
+  if (!task) return absl::InvalidArgumentError("Submit: empty task");
+  Worker* self = CurrentWorker();
+  NoPreemptScope no_preempt(self != nullptr && self->core == this ? self
+                                                                  : nullptr);
+  auto t = std::make_shared<TaskState>();
+  t->fn = std::move(task);
+  t->options = std::move(options);
+  t->enqueue_ns = MonotonicNanos();
+  {
+    absl::MutexLock lock(&mu_);
+    // While draining, in-flight tasks may still submit follow-up work.
+    if (!accepting_ && !(draining_ && no_preempt.active())) {
+      return absl::FailedPreconditionError(
+          "Submit after Shutdown: the scheduler no longer accepts tasks");
+    }
+    if (options_.max_queued_tasks > 0 &&
+        tasks_count_ >= options_.max_queued_tasks) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "run queue full (", options_.max_queued_tasks, " queued tasks)"));
+    }
+    PushTaskLocked(t);
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    WakeIdleServerLocked();
+  }
+  return TaskHandle(std::move(t));
+}
+
+absl::Status Core::Shutdown(ShutdownMode mode) {
+  Worker* self = CurrentWorker();
+  if (self != nullptr && self->core == this) {
+    return absl::FailedPreconditionError(
+        "Shutdown called from one of the scheduler's own workers");
+  }
+  absl::MutexLock serial(&shutdown_mu_);
+  TaskState* dropped = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return absl::OkStatus();
+    accepting_ = false;
+    draining_ = mode == ShutdownMode::kDrain;
+    if (mode == ShutdownMode::kCancel) {
+      dropped = UnlinkTasksLocked([](const TaskState&) { return true; });
+      for (auto& w : workers_) {
+        if (w->task != nullptr) w->task->options.cancellation.Cancel();
+      }
+    }
+  }
+  const absl::Status shut = absl::CancelledError("scheduler shut down");
+  FailTaskList(dropped, &shut);
+  // Wait for in-flight tasks. Polling keeps the hot paths free of a
+  // shutdown condition variable; shutdown latency is not critical.
+  while (in_flight_.load(std::memory_order_acquire) > 0) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = false;
+    exit_ = true;
+    for (Server* s : idle_servers_) s->parker.Unpark();
+    idle_servers_.clear();
+  }
+  for (auto& s : servers_) s->thread.join();
+  {
+    absl::MutexLock lock(&mon_mu_);
+    mon_stop_ = true;
+    mon_cv_.Signal();
+  }
+  monitor_.join();
+  RetireIdleWorkers(/*all=*/true);
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Queues.
+
+void Core::PushIdleLocked(Worker& w) {
+  w.state.store(WorkerState::kIdle, std::memory_order_release);
+  w.idle_since_ns = MonotonicNanos();
+  idle_workers_.push_back(&w);
+  if (tasks_head_ != nullptr) WakeIdleServerLocked();
+}
+
+void Core::PushTaskLocked(std::shared_ptr<TaskState> t) {
+  TaskState* raw = t.get();
+  raw->self = std::move(t);
+  raw->next = nullptr;
+  if (tasks_tail_ == nullptr) {
+    tasks_head_ = raw;
+  } else {
+    tasks_tail_->next = raw;
+  }
+  tasks_tail_ = raw;
+  ++tasks_count_;
+}
+
+std::shared_ptr<TaskState> Core::PopTaskLocked() {
+  TaskState* t = tasks_head_;
+  if (t == nullptr) return nullptr;
+  tasks_head_ = t->next;
+  if (tasks_head_ == nullptr) tasks_tail_ = nullptr;
+  t->next = nullptr;
+  --tasks_count_;
+  return std::move(t->self);
+}
+
+template <typename Pred>
+TaskState* Core::UnlinkTasksLocked(Pred pred) {
+  TaskState* out_head = nullptr;
+  TaskState** out_tail = &out_head;
+  TaskState** link = &tasks_head_;
+  TaskState* prev = nullptr;
+  while (*link != nullptr) {
+    TaskState* t = *link;
+    if (pred(*t)) {
+      *link = t->next;
+      --tasks_count_;
+      t->next = nullptr;
+      *out_tail = t;
+      out_tail = &t->next;
+    } else {
+      prev = t;
+      link = &t->next;
+    }
+  }
+  tasks_tail_ = prev;
+  return out_head;
+}
+
+void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
+  while (head != nullptr) {
+    TaskState* next = head->next;
+    head->next = nullptr;
+    std::shared_ptr<TaskState> t = std::move(head->self);
+    FailTask(t, forced != nullptr ? *forced : CheckStillWanted(*t));
+    head = next;
+  }
+}
+
+void Core::PushResumedLocked(Worker& w) {
+  w.next = nullptr;
+  if (resumed_tail_ == nullptr) {
+    resumed_head_ = &w;
+  } else {
+    resumed_tail_->next = &w;
+  }
+  resumed_tail_ = &w;
+  ++resumed_count_;
+  WakeIdleServerLocked();
+}
+
+Worker* Core::PopResumedLocked() {
+  Worker* w = resumed_head_;
+  if (w == nullptr) return nullptr;
+  resumed_head_ = w->next;
+  if (resumed_head_ == nullptr) resumed_tail_ = nullptr;
+  w->next = nullptr;
+  --resumed_count_;
+  return w;
+}
+
+void Core::WakeIdleServerLocked() {
+  if (idle_servers_.empty()) return;
+  Server* s = idle_servers_.back();
+  idle_servers_.pop_back();
+  s->parker.Unpark();
+}
+
+void Core::RequestSpawnLocked() {
+  const int total = static_cast<int>(workers_.size()) + pending_spawns_;
+  const int want = std::min<int>(static_cast<int>(tasks_count_),
+                                 static_cast<int>(servers_.size()));
+  const int n = std::min(want - pending_spawns_, options_.max_workers - total);
+  if (n <= 0) return;
+  pending_spawns_ += n;
+  KickMonitor();
+}
+
+// ---------------------------------------------------------------------------
+// Server side.
+
+void Core::ServerLoop(Server& s) {
+  if (s.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(s.cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+      Log(absl::StrCat("server ", s.id, ": cannot pin to cpu ", s.cpu));
+    }
+  }
+  absl::Status attached = backend_->AttachServer(s);
+  if (!attached.ok()) {
+    Log(absl::StrCat("server ", s.id, ": ", attached.ToString()));
+    return;
+  }
+  while (true) {
+    // Nothing on this path allocates, frees or takes a lock that task code
+    // could hold while preempted (see docs/runtime.md).
+    Worker* w = nullptr;
+    mu_.Lock();
+    const bool more = NextLocked(s, &w);
+    mu_.Unlock();
+    if (!more) return;
+    RecordDelay(w->runnable_since_ns);
+    Dispatch(s, *w);
+    switch (s.reason.load(std::memory_order_acquire)) {
+      case ReleaseReason::kDone: {
+        absl::MutexLock lock(&mu_);
+        PushIdleLocked(*w);
+        break;
+      }
+      case ReleaseReason::kPreempted: {
+        w->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+        w->runnable_since_ns = MonotonicNanos();
+        absl::MutexLock lock(&mu_);
+        PushResumedLocked(*w);
+        break;
+      }
+      case ReleaseReason::kBlocked:
+      case ReleaseReason::kYield:
+      case ReleaseReason::kLost:
+        break;  // The worker (or monitor) re-queues it when it can run.
+    }
+  }
+}
+
+bool Core::NextLocked(Server& s, Worker** w) {
+  while (true) {
+    // One FIFO over both queues: whichever head has waited longer goes
+    // first (a preempted or yielding worker queues behind older tasks). A
+    // task needs an idle worker; without one, woken workers go first.
+    const bool task_ready = tasks_head_ != nullptr && !idle_workers_.empty();
+    if (tasks_head_ != nullptr && idle_workers_.empty()) RequestSpawnLocked();
+    if (resumed_head_ != nullptr &&
+        (!task_ready ||
+         resumed_head_->runnable_since_ns <= tasks_head_->enqueue_ns)) {
+      *w = PopResumedLocked();
+      return true;
+    }
+    if (task_ready) {
+      *w = idle_workers_.back();
+      idle_workers_.pop_back();
+      (*w)->runnable_since_ns = tasks_head_->enqueue_ns;
+      (*w)->task = PopTaskLocked();
+      return true;
+    }
+    if (exit_) return false;
+    idle_servers_.push_back(&s);
+    mu_.Unlock();
+    s.parker.Park();
+    mu_.Lock();
+  }
+}
+
+void Core::Dispatch(Server& s, Worker& w) {
+  w.server.store(&s, std::memory_order_relaxed);
+  w.dispatch_ns.store(MonotonicNanos(), std::memory_order_relaxed);
+  w.dispatch_seq.fetch_add(1, std::memory_order_relaxed);
+  s.current.store(&w, std::memory_order_release);
+  const int running = running_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  int seen = max_running_.load(std::memory_order_relaxed);
+  while (running > seen && !max_running_.compare_exchange_weak(
+                               seen, running, std::memory_order_relaxed)) {
+  }
+  switches_.fetch_add(1, std::memory_order_relaxed);
+  w.state.store(WorkerState::kRunning, std::memory_order_release);
+  backend_->SwitchTo(s, w);
+}
+
+absl::Status Core::CheckStillWanted(const TaskState& t) const {
+  if (t.options.cancellation.IsCancelled()) {
+    return absl::CancelledError("task cancelled before it started");
+  }
+  if (RealNow() >= t.options.deadline) {
+    return absl::DeadlineExceededError("task deadline passed while queued");
+  }
+  return absl::OkStatus();
+}
+
+void Core::FailTask(const std::shared_ptr<TaskState>& t, absl::Status status) {
+  if (status.code() == absl::StatusCode::kCancelled) {
+    cancelled_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    expired_.fetch_add(1, std::memory_order_relaxed);
+  }
+  t->fn = nullptr;
+  t->Complete(std::move(status));
+  in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Core::RecordDelay(int64_t since_ns) {
+  const int64_t us = (MonotonicNanos() - since_ns) / 1000;
+  int bucket = 0;
+  while (bucket + 1 < DelayHistogram::kBuckets &&
+         (int64_t{2} << bucket) <= us) {
+    ++bucket;
+  }
+  delay_[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// Worker side.
+
+void* Core::WorkerMain(void* arg) {
+  Worker* w = static_cast<Worker*>(arg);
+  w->core->WorkerLoop(*w);
+  return nullptr;
+}
+
+void Core::WorkerLoop(Worker& w) {
+  SetCurrentWorker(&w);
+  w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
+              std::memory_order_release);
+  absl::Status attached = backend_->AttachWorker(w);
+  if (!attached.ok()) {
+    Log(absl::StrCat("worker ", w.id, ": ", attached.ToString()));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    PushIdleLocked(w);
+  }
+  while (true) {
+    backend_->WaitForDispatch(w);
+    if (w.exit.load(std::memory_order_acquire)) break;
+    RunTask(w);
+  }
+  backend_->DetachWorker(w);
+  SetCurrentWorker(nullptr);
+}
+
+void Core::RunTask(Worker& w) {
+  TaskState* t = w.task.get();
+  // Cancelled or expired while queued: fail it here rather than on the
+  // server, so user destructors and frees never run on a server.
+  absl::Status wanted = CheckStillWanted(*t);
+  if (wanted.ok()) {
+    SetCurrentTask(t);
+    absl::Status status;
+    try {
+      t->fn();
+    } catch (const std::exception& e) {
+      status = absl::InternalError(absl::StrCat("task threw: ", e.what()));
+    } catch (...) {
+      status = absl::InternalError("task threw a non-std::exception value");
+    }
+    NoPreemptScope no_preempt(&w);
+    t->fn = nullptr;  // Destroy the captures on the worker.
+    SetCurrentTask(nullptr);
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    if (!status.ok()) {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      Log(status.message());
+    }
+    t->Complete(std::move(status));
+    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  } else {
+    NoPreemptScope no_preempt(&w);
+    FailTask(w.task, std::move(wanted));
+  }
+  NoPreemptScope no_preempt(&w);
+  std::shared_ptr<TaskState> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    finished = std::move(w.task);
+  }
+  finished.reset();  // Free outside mu_.
+  w.preempt_pending.store(false, std::memory_order_relaxed);
+  WorkerState expected = WorkerState::kRunning;
+  if (w.state.compare_exchange_strong(expected, WorkerState::kIdle,
+                                      std::memory_order_acq_rel)) {
+    ReleaseServer(w, ReleaseReason::kDone);  // The server pools us.
+    return;
+  }
+  // kLost: no server holds us; pool ourselves.
+  absl::MutexLock lock(&mu_);
+  PushIdleLocked(w);
+}
+
+void Core::ReleaseServer(Worker& w, ReleaseReason reason) {
+  running_.fetch_sub(1, std::memory_order_acq_rel);
+  Server* s = w.server.load(std::memory_order_relaxed);
+  s->reason.store(reason, std::memory_order_relaxed);
+  s->current.store(nullptr, std::memory_order_release);
+  backend_->NotifyReleased(*s);
+}
+
+void Core::EnterBlocking(Worker& w) {
+  NoPreemptScope no_preempt(&w);
+  blocked_.fetch_add(1, std::memory_order_relaxed);
+  WorkerState expected = WorkerState::kRunning;
+  if (w.state.compare_exchange_strong(expected, WorkerState::kBlocked,
+                                      std::memory_order_acq_rel)) {
+    blocks_.fetch_add(1, std::memory_order_relaxed);
+    ReleaseServer(w, ReleaseReason::kBlocked);
+  } else {
+    // kLost: the monitor already gave our CPU away.
+    w.state.store(WorkerState::kBlocked, std::memory_order_release);
+  }
+}
+
+void Core::ExitBlocking(Worker& w) {
+  blocked_.fetch_sub(1, std::memory_order_relaxed);
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  w.state.store(WorkerState::kRunnable, std::memory_order_release);
+  w.runnable_since_ns = MonotonicNanos();
+  {
+    absl::MutexLock lock(&mu_);
+    PushResumedLocked(w);
+  }
+  backend_->WaitForDispatch(w);
+}
+
+void Core::Yield(Worker& w) {
+  {
+    NoPreemptScope no_preempt(&w);
+    w.preempt_pending.store(false, std::memory_order_relaxed);
+    WorkerState expected = WorkerState::kRunning;
+    if (w.state.compare_exchange_strong(expected, WorkerState::kRunnable,
+                                        std::memory_order_acq_rel)) {
+      ReleaseServer(w, ReleaseReason::kYield);
+    } else if (expected == WorkerState::kLost) {
+      w.state.store(WorkerState::kRunnable, std::memory_order_release);
+    } else {
+      return;
+    }
+    w.runnable_since_ns = MonotonicNanos();
+    absl::MutexLock lock(&mu_);
+    PushResumedLocked(w);
+  }
+  backend_->WaitForDispatch(w);
+}
+
+void Core::EndNoPreempt(Worker& w) {
+  if (w.no_preempt.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+  if (!w.preempt_pending.exchange(false, std::memory_order_relaxed)) return;
+  const WorkerState state = w.state.load(std::memory_order_acquire);
+  if (state == WorkerState::kRunning || state == WorkerState::kLost) {
+    if (state == WorkerState::kRunning) {
+      preemptions_.fetch_add(1, std::memory_order_relaxed);
+    }
+    Yield(w);
+  }
+}
+
+void Core::OnPreemptSignal(Worker& w) {
+  if (w.no_preempt.load(std::memory_order_relaxed) > 0) {
+    w.preempt_pending.store(true, std::memory_order_relaxed);
+    return;
+  }
+  WorkerState expected = WorkerState::kRunning;
+  if (w.state.compare_exchange_strong(expected, WorkerState::kPreempted,
+                                      std::memory_order_acq_rel)) {
+    preemptions_.fetch_add(1, std::memory_order_relaxed);
+    ReleaseServer(w, ReleaseReason::kPreempted);  // The server re-queues us.
+    backend_->WaitForDispatch(w);
+    return;
+  }
+  if (expected == WorkerState::kLost &&
+      w.state.compare_exchange_strong(expected, WorkerState::kReclaimed,
+                                      std::memory_order_acq_rel)) {
+    backend_->WaitForDispatch(w);  // The monitor re-queues us.
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Monitor.
+
+void Core::KickMonitor() {
+  absl::MutexLock lock(&mon_mu_);
+  mon_kick_ = true;
+  mon_cv_.Signal();
+}
+
+void Core::MonitorLoop() {
+  absl::Duration tick = absl::Milliseconds(10);
+  if (options_.block_threshold > absl::ZeroDuration()) {
+    tick = std::min(tick, options_.block_threshold / 4);
+  }
+  if (options_.time_slice > absl::ZeroDuration()) {
+    tick = std::min(tick, options_.time_slice / 4);
+  }
+  tick = std::max(tick, absl::Microseconds(250));
+  int64_t last_sweep = 0;
+  int64_t last_retire = 0;
+  while (true) {
+    {
+      absl::MutexLock lock(&mon_mu_);
+      if (!mon_stop_ && !mon_kick_) mon_cv_.WaitWithTimeout(&mon_mu_, tick);
+      if (mon_stop_) return;
+      mon_kick_ = false;
+    }
+    int spawn = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      spawn = pending_spawns_;
+    }
+    if (spawn > 0) SpawnWorkers(spawn);
+    if (backend_->cooperative()) {
+      WatchRunningWorkers();
+      WatchLostWorkers();
+    }
+    const int64_t now = MonotonicNanos();
+    if (now - last_sweep >= 10'000'000) {
+      last_sweep = now;
+      SweepQueuedTasks();
+    }
+    if (now - last_retire >= 100'000'000) {
+      last_retire = now;
+      RetireIdleWorkers(/*all=*/false);
+    }
+  }
+}
+
+void Core::SpawnWorkers(int n) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (int i = 0; i < n; ++i) {
+    auto owned = std::make_unique<Worker>();
+    Worker* w = owned.get();
+    w->core = this;
+    {
+      // Count the worker as existing before its thread can run, so that
+      // workers_.size() + pending_spawns_ never double-counts it.
+      absl::MutexLock lock(&mu_);
+      w->id = next_worker_id_++;
+      --pending_spawns_;
+      workers_.push_back(std::move(owned));
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, options_.worker_stack_size);
+    pthread_attr_setguardsize(&attr, page);
+    const int rc = pthread_create(&w->thread, &attr, &Core::WorkerMain, w);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) {
+      created_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    Log(absl::StrCat("cannot create worker thread: ", std::strerror(rc)));
+    std::unique_ptr<Worker> failed;
+    absl::MutexLock lock(&mu_);
+    auto it = std::find_if(workers_.begin(), workers_.end(),
+                           [w](const auto& p) { return p.get() == w; });
+    failed = std::move(*it);
+    workers_.erase(it);
+  }
+}
+
+void Core::WatchRunningWorkers() {
+  const int64_t threshold = ToNanos(options_.block_threshold);
+  const int64_t slice = ToNanos(options_.time_slice);
+  if (threshold == 0 && slice == 0) return;
+  for (auto& s : servers_) {
+    // Workers are freed only by this thread (retirement) or after it has
+    // stopped, so the pointer stays valid here.
+    Worker* w = s->current.load(std::memory_order_acquire);
+    if (w == nullptr) continue;
+    if (w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
+      continue;
+    }
+    const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
+    const int64_t now = MonotonicNanos();
+    const int64_t age = now - w->dispatch_ns.load(std::memory_order_relaxed);
+    if (seq != w->mon_seq) {
+      w->mon_seq = seq;
+      w->mon_sleep_since_ns = 0;
+    }
+    const bool check_block = threshold > 0 && age >= threshold / 2;
+    const bool check_slice = slice > 0 && age >= slice;
+    if (!check_block && !check_slice) continue;
+    absl::StatusOr<ThreadStat> stat =
+        ReadThreadStat(w->tid.load(std::memory_order_acquire));
+    if (!stat.ok()) continue;
+    if (stat->asleep()) {
+      if (w->mon_sleep_since_ns == 0 || stat->runtime_ns != w->mon_runtime_ns) {
+        w->mon_sleep_since_ns = now;
+        w->mon_runtime_ns = stat->runtime_ns;
+      } else if (threshold > 0 && now - w->mon_sleep_since_ns >= threshold) {
+        // Asleep, not having run, for a whole threshold: give its CPU to
+        // someone else. The CAS loses against the worker's own release.
+        WorkerState expected = WorkerState::kRunning;
+        if (w->dispatch_seq.load(std::memory_order_relaxed) == seq &&
+            w->state.compare_exchange_strong(expected, WorkerState::kLost,
+                                             std::memory_order_acq_rel)) {
+          detected_.fetch_add(1, std::memory_order_relaxed);
+          ReleaseServer(*w, ReleaseReason::kLost);
+        }
+      }
+    } else {
+      w->mon_sleep_since_ns = 0;
+      if (check_slice && w->mon_signalled_seq != seq) {
+        w->mon_signalled_seq = seq;
+        backend_->Interrupt(*w);
+      }
+    }
+  }
+}
+
+void Core::WatchLostWorkers() {
+  std::vector<Worker*>& lost = lost_scratch_;  // Capacity >= max_workers.
+  lost.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& w : workers_) {
+      WorkerState state = w->state.load(std::memory_order_acquire);
+      if (state == WorkerState::kReclaimed &&
+          w->state.compare_exchange_strong(state, WorkerState::kRunnable,
+                                           std::memory_order_acq_rel)) {
+        w->runnable_since_ns = MonotonicNanos();
+        PushResumedLocked(*w);
+      } else if (state == WorkerState::kLost) {
+        lost.push_back(w.get());
+      }
+    }
+  }
+  // A lost worker that woke up runs without a CPU until its next runtime
+  // call; interrupt it so it queues for one (bounding the overcommit).
+  const int64_t now = MonotonicNanos();
+  for (Worker* w : lost) {
+    absl::StatusOr<ThreadStat> stat =
+        ReadThreadStat(w->tid.load(std::memory_order_acquire));
+    if (!stat.ok() || stat->asleep()) continue;
+    if (now - w->mon_reclaim_signal_ns < 1'000'000) continue;
+    w->mon_reclaim_signal_ns = now;
+    backend_->Interrupt(*w);
+  }
+}
+
+void Core::SweepQueuedTasks() {
+  TaskState* failed = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (tasks_head_ == nullptr) return;
+    const absl::Time now = RealNow();
+    failed = UnlinkTasksLocked([now](const TaskState& t) {
+      return t.options.cancellation.IsCancelled() || now >= t.options.deadline;
+    });
+  }
+  FailTaskList(failed, nullptr);
+}
+
+void Core::RetireIdleWorkers(bool all) {
+  std::vector<std::unique_ptr<Worker>> retired;
+  retired.reserve(options_.max_workers);  // No allocation under mu_.
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t cutoff =
+        MonotonicNanos() - ToNanos(options_.worker_idle_timeout);
+    if (all) {
+      retired = std::move(workers_);
+      workers_.clear();
+      idle_workers_.clear();
+    } else {
+      // Oldest idle workers sit at the bottom of the stack.
+      size_t n = 0;
+      const size_t keep_min = static_cast<size_t>(options_.min_workers);
+      while (n < idle_workers_.size() && workers_.size() - n > keep_min &&
+             idle_workers_[n]->idle_since_ns <= cutoff) {
+        ++n;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        Worker* w = idle_workers_[i];
+        auto it = std::find_if(workers_.begin(), workers_.end(),
+                               [w](const auto& p) { return p.get() == w; });
+        retired.push_back(std::move(*it));
+        workers_.erase(it);
+      }
+      idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+      retired_.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+  for (auto& w : retired) {
+    w->exit.store(true, std::memory_order_release);
+    w->parker.Unpark();
+  }
+  for (auto& w : retired) pthread_join(w->thread, nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Metrics.
+
+MetricsSnapshot Core::metrics() const {
+  MetricsSnapshot m;
+  m.servers = static_cast<int>(servers_.size());
+  {
+    absl::MutexLock lock(&mu_);
+    m.workers = static_cast<int>(workers_.size());
+    m.idle_workers = static_cast<int>(idle_workers_.size());
+    m.runnable_workers = resumed_count_;
+    m.queued_tasks = static_cast<int>(tasks_count_);
+  }
+  m.running_workers = running_.load(std::memory_order_relaxed);
+  m.blocked_workers = blocked_.load(std::memory_order_relaxed);
+  m.tasks_submitted = submitted_.load(std::memory_order_relaxed);
+  m.tasks_completed = completed_.load(std::memory_order_relaxed);
+  m.tasks_failed = failed_.load(std::memory_order_relaxed);
+  m.tasks_cancelled = cancelled_.load(std::memory_order_relaxed);
+  m.tasks_expired = expired_.load(std::memory_order_relaxed);
+  m.switches = switches_.load(std::memory_order_relaxed);
+  m.blocks = blocks_.load(std::memory_order_relaxed);
+  m.wakes = wakes_.load(std::memory_order_relaxed);
+  m.preemptions = preemptions_.load(std::memory_order_relaxed);
+  m.detected_blocks = detected_.load(std::memory_order_relaxed);
+  m.workers_created = created_.load(std::memory_order_relaxed);
+  m.workers_retired = retired_.load(std::memory_order_relaxed);
+  m.max_running_observed = max_running_.load(std::memory_order_relaxed);
+  for (int i = 0; i < DelayHistogram::kBuckets; ++i) {
+    m.queue_delay.buckets[i] = delay_[i].load(std::memory_order_relaxed);
+  }
+  return m;
+}
+
+}  // namespace umcg_rpc::runtime::internal

@@ -1,0 +1,169 @@
+// The scheduling core behind runtime::Scheduler: run queue, server loops,
+// worker pool, monitor, shutdown. Backend-independent policy.
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/internal/backend.h"
+#include "runtime/internal/server.h"
+#include "runtime/internal/task_state.h"
+#include "runtime/internal/worker.h"
+#include "runtime/metrics.h"
+#include "runtime/options.h"
+#include "runtime/task.h"
+
+namespace umcg_rpc::runtime::internal {
+
+// Implementation of Scheduler; see docs/runtime.md for the state machine.
+class Core {
+ public:
+  // Validates options, picks the backend, starts servers and the monitor.
+  static absl::StatusOr<std::unique_ptr<Core>> Create(Options options);
+  ~Core();
+
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // Queues `task`; see Scheduler::Submit.
+  absl::StatusOr<TaskHandle> Submit(Task task, TaskOptions options);
+  // Stops accepting work and waits; see Scheduler::Shutdown.
+  absl::Status Shutdown(ShutdownMode mode);
+  // Current counters and gauges.
+  MetricsSnapshot metrics() const;
+  // The backend in use and why it was picked.
+  BackendKind backend_kind() const { return backend_->kind(); }
+  const std::string& backend_reason() const { return backend_reason_; }
+  int server_count() const { return static_cast<int>(servers_.size()); }
+  bool cooperative() const { return backend_->cooperative(); }
+
+  // Worker side: releases the CPU before a blocking operation.
+  void EnterBlocking(Worker& w);
+  // Worker side: queues for a CPU again after the blocking operation.
+  void ExitBlocking(Worker& w);
+  // Worker side: gives the CPU to the next runnable worker, queues again.
+  void Yield(Worker& w);
+  // Worker side, from the preemption signal handler.
+  void OnPreemptSignal(Worker& w);
+  // Worker side: ends a no-preemption section, honouring a deferred signal.
+  void EndNoPreempt(Worker& w);
+
+ private:
+  explicit Core(Options options);
+
+  absl::Status Start();
+  void Log(absl::string_view message) const;
+
+  // Server thread.
+  void ServerLoop(Server& s);
+  bool NextLocked(Server& s, Worker** w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Dispatch(Server& s, Worker& w);
+
+  // Worker thread.
+  static void* WorkerMain(void* arg);
+  void WorkerLoop(Worker& w);
+  void RunTask(Worker& w);
+  void ReleaseServer(Worker& w, ReleaseReason reason);
+
+  // Queues and pools (mu_ held).
+  void PushIdleLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushResumedLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushTaskLocked(std::shared_ptr<TaskState> t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<TaskState> PopTaskLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unlinks queued tasks matching `pred` into a private list (no
+  // allocation); returns its head, linked through TaskState::next.
+  template <typename Pred>
+  TaskState* UnlinkTasksLocked(Pred pred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails every task of a list built by UnlinkTasksLocked (mu_ not held).
+  void FailTaskList(TaskState* head, const absl::Status* forced);
+
+  // Task outcomes.
+  void FailTask(const std::shared_ptr<TaskState>& t, absl::Status status);
+  absl::Status CheckStillWanted(const TaskState& t) const;
+  void RecordDelay(int64_t since_ns);
+
+  // Monitor thread.
+  void MonitorLoop();
+  void KickMonitor();
+  void SpawnWorkers(int n);
+  void WatchRunningWorkers();
+  void WatchLostWorkers();
+  void SweepQueuedTasks();
+  void RetireIdleWorkers(bool all);
+  std::vector<Worker*> lost_scratch_;  // Monitor only; reserved up front.
+
+  const Options options_;
+  std::unique_ptr<Backend> backend_;
+  std::string backend_reason_;
+  std::vector<std::unique_ptr<Server>> servers_;
+
+  mutable absl::Mutex mu_;
+  // Queued tasks: intrusive FIFO through TaskState::next (no allocation
+  // under mu_: see "preemption safety" in docs/runtime.md).
+  TaskState* tasks_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  TaskState* tasks_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t tasks_count_ ABSL_GUARDED_BY(mu_) = 0;
+  Worker* resumed_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Worker* resumed_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int resumed_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Worker*> idle_workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<Server*> idle_servers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
+  int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
+  int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool exit_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int64_t> in_flight_{0};
+
+  absl::Mutex shutdown_mu_;  // Serialises Shutdown() callers.
+
+  std::thread monitor_;
+  absl::Mutex mon_mu_;
+  absl::CondVar mon_cv_;
+  bool mon_stop_ ABSL_GUARDED_BY(mon_mu_) = false;
+  bool mon_kick_ ABSL_GUARDED_BY(mon_mu_) = false;
+
+  // Metrics.
+  std::atomic<int> running_{0};
+  std::atomic<int> max_running_{0};
+  std::atomic<int> blocked_{0};
+  std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
+      expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, preemptions_{0},
+      detected_{0}, created_{0}, retired_{0};
+  std::array<std::atomic<uint64_t>, DelayHistogram::kBuckets> delay_{};
+};
+
+// RAII: masks time-slice preemption of the calling worker while the runtime
+// holds locks the servers or the monitor need.
+class NoPreemptScope {
+ public:
+  explicit NoPreemptScope(Worker* w);
+  ~NoPreemptScope();
+  // True if the scope masks a worker (i.e. the caller is a worker).
+  bool active() const { return w_ != nullptr; }
+  NoPreemptScope(const NoPreemptScope&) = delete;
+  NoPreemptScope& operator=(const NoPreemptScope&) = delete;
+
+ private:
+  Worker* w_;
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_CORE_H_

@@ -1,0 +1,66 @@
+#include "runtime/internal/fallback_backend.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace umcg_rpc::runtime::internal {
+
+absl::StatusOr<std::unique_ptr<FallbackBackend>> FallbackBackend::Create(
+    int preempt_signal, void (*handler)(int)) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(preempt_signal, &sa, nullptr) != 0) {
+    return absl::InternalError(absl::StrCat("sigaction(", preempt_signal,
+                                            "): ", std::strerror(errno)));
+  }
+  return std::unique_ptr<FallbackBackend>(new FallbackBackend(preempt_signal));
+}
+
+absl::Status FallbackBackend::AttachServer(Server&) { return absl::OkStatus(); }
+
+absl::Status FallbackBackend::AttachWorker(Worker& worker) {
+  // The preemption signal must be deliverable on workers even if the
+  // creating thread blocked it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, preempt_signal_);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  (void)worker;
+  return absl::OkStatus();
+}
+
+void FallbackBackend::DetachWorker(Worker&) {}
+
+void FallbackBackend::SwitchTo(Server& server, Worker& worker) {
+  worker.parker.Unpark();
+  while (server.current.load(std::memory_order_acquire) != nullptr) {
+    server.parker.Park();
+  }
+}
+
+void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
+
+void FallbackBackend::WaitForDispatch(Worker& worker) {
+  while (worker.state.load(std::memory_order_acquire) !=
+             WorkerState::kRunning &&
+         !worker.exit.load(std::memory_order_acquire)) {
+    worker.parker.Park();
+  }
+}
+
+void FallbackBackend::Interrupt(Worker& worker) {
+  const pid_t tid = worker.tid.load(std::memory_order_acquire);
+  if (tid > 0) syscall(SYS_tgkill, getpid(), tid, preempt_signal_);
+}
+
+}  // namespace umcg_rpc::runtime::internal

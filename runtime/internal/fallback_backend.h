@@ -1,0 +1,38 @@
+// Backend for stock kernels: futex hand-off between a server and its
+// worker, blocking reported cooperatively, preemption by signal.
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_FALLBACK_BACKEND_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_FALLBACK_BACKEND_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "runtime/internal/backend.h"
+
+namespace umcg_rpc::runtime::internal {
+
+// Futex hand-off backend; see docs/runtime.md "Fallback backend".
+class FallbackBackend final : public Backend {
+ public:
+  // Installs `handler` for `preempt_signal` (process-wide, SA_RESTART).
+  static absl::StatusOr<std::unique_ptr<FallbackBackend>> Create(
+      int preempt_signal, void (*handler)(int));
+
+  BackendKind kind() const override { return BackendKind::kFallback; }
+  absl::Status AttachServer(Server& server) override;
+  absl::Status AttachWorker(Worker& worker) override;
+  void DetachWorker(Worker& worker) override;
+  void SwitchTo(Server& server, Worker& worker) override;
+  void NotifyReleased(Server& server) override;
+  void WaitForDispatch(Worker& worker) override;
+  void Interrupt(Worker& worker) override;
+  bool cooperative() const override { return true; }
+
+ private:
+  explicit FallbackBackend(int preempt_signal)
+      : preempt_signal_(preempt_signal) {}
+  int preempt_signal_;
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_FALLBACK_BACKEND_H_

@@ -1,0 +1,35 @@
+// A server: the thread that owns one CPU slot and dispatches workers on it.
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_
+
+#include <atomic>
+#include <thread>
+
+#include "runtime/internal/parker.h"
+
+namespace umcg_rpc::runtime::internal {
+
+struct Worker;
+
+// Why a worker left its server's CPU.
+enum class ReleaseReason : uint32_t {
+  kDone,       // Task finished; the server returns the worker to the pool.
+  kBlocked,    // BlockingScope entered; the worker re-queues itself later.
+  kYield,      // Voluntary yield; the worker re-queues itself.
+  kPreempted,  // Time slice expired; the server re-queues the worker.
+  kLost,       // Monitor saw it asleep outside a scope.
+};
+
+// One CPU slot.
+struct Server {
+  int id = 0;
+  int cpu = -1;  // CPU it is pinned to, -1 if unpinned.
+  std::thread thread;
+  Parker parker;                          // Sleeps here when idle / waiting.
+  std::atomic<Worker*> current{nullptr};  // Worker holding this CPU.
+  std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_

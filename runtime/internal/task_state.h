@@ -1,0 +1,36 @@
+// Shared state of one submitted task (scheduler side and TaskHandle side).
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_TASK_STATE_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_TASK_STATE_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "runtime/task.h"
+
+namespace umcg_rpc::runtime::internal {
+
+// One task from Submit() to completion.
+struct TaskState {
+  Task fn;
+  TaskOptions options;
+  int64_t enqueue_ns = 0;
+  // While queued: the queue's owning reference and its link (core mutex).
+  // Moving `self` out hands ownership on without allocating or freeing,
+  // which keeps the server path free of allocator locks.
+  std::shared_ptr<TaskState> self;
+  TaskState* next = nullptr;
+  absl::Status status;  // Written once, before `done` is notified.
+  absl::Notification done;
+
+  // Records the outcome and wakes waiters; call exactly once.
+  void Complete(absl::Status s) {
+    status = std::move(s);
+    done.Notify();
+  }
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_TASK_STATE_H_

@@ -1,0 +1,62 @@
+// A worker thread and the states it moves through.
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_WORKER_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_WORKER_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "runtime/internal/parker.h"
+#include "runtime/internal/task_state.h"
+
+namespace umcg_rpc::runtime::internal {
+
+struct Server;
+class Core;
+
+// Worker states; transitions out of kRunning are CASes so that exactly one
+// of {the worker, the monitor, the preemption handler} releases the CPU.
+enum class WorkerState : uint32_t {
+  kIdle,       // In the idle stack, no task.
+  kRunnable,   // In the resumed queue, waiting for a server.
+  kRunning,    // Holds a server's CPU.
+  kBlocked,    // Inside a BlockingScope; CPU released.
+  kLost,       // Monitor released its CPU while it slept uninstrumented.
+  kPreempted,  // Parked by the time-slice signal; its server re-queues it.
+  kReclaimed,  // Was kLost, parked by the signal; the monitor re-queues it.
+};
+
+// One pooled worker thread.
+struct Worker {
+  Core* core = nullptr;  // Owning scheduler.
+  int id = 0;
+  std::atomic<pid_t> tid{0};
+  pthread_t thread{};
+  std::atomic<WorkerState> state{WorkerState::kIdle};
+  Parker parker;                         // Sleeps here between dispatches.
+  std::atomic<Server*> server{nullptr};  // Valid while kRunning.
+  std::atomic<bool> exit{false};         // Set to retire the thread.
+  std::shared_ptr<TaskState> task;       // Guarded by the core mutex.
+  Worker* next = nullptr;                // Resumed-queue link (core mutex).
+  int64_t idle_since_ns = 0;             // Core mutex.
+  int64_t runnable_since_ns = 0;         // Written before enqueueing.
+  std::atomic<int64_t> dispatch_ns{0};
+  std::atomic<uint64_t> dispatch_seq{0};
+  // Preemption masking, touched only by this worker's thread and its
+  // signal handler.
+  std::atomic<int> no_preempt{0};
+  std::atomic<bool> preempt_pending{false};
+  // Monitor-private bookkeeping.
+  uint64_t mon_seq = 0;
+  int64_t mon_sleep_since_ns = 0;
+  uint64_t mon_runtime_ns = 0;
+  uint64_t mon_signalled_seq = 0;
+  int64_t mon_reclaim_signal_ns = 0;
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_WORKER_H_

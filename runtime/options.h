@@ -1,0 +1,69 @@
+// Configuration of a Scheduler: servers, worker pool, time slice, backend.
+#ifndef UMCG_RPC_RUNTIME_OPTIONS_H_
+#define UMCG_RPC_RUNTIME_OPTIONS_H_
+
+#include <csignal>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace umcg_rpc::runtime {
+
+// Which implementation moves workers on and off the CPUs.
+enum class BackendKind {
+  kAuto,      // Probe the kernel at start-up; kernel if usable, else fallback.
+  kKernel,    // Real UMCG syscalls (patched kernel only).
+  kFallback,  // Cooperative hand-off plus a blocked-worker monitor.
+};
+
+// Parses "auto", "kernel" or "fallback" (the --backend flag values).
+absl::StatusOr<BackendKind> ParseBackendKind(absl::string_view text);
+
+// Returns the flag spelling of `kind`.
+absl::string_view BackendKindName(BackendKind kind);
+
+// What Shutdown() does with work that has not finished.
+enum class ShutdownMode {
+  kDrain,   // Run every queued task, wait for every running task.
+  kCancel,  // Fail queued tasks with CANCELLED, cancel running ones, wait.
+};
+
+// Scheduler configuration; every field has a usable default.
+struct Options {
+  // Number of server threads (CPU slots); 0 means one per CPU in the
+  // process's affinity mask.
+  int servers = 0;
+  // Pin server i to the i-th CPU of the affinity mask.
+  bool pin_servers = true;
+  // Hard cap on worker threads (running + blocked + idle).
+  int max_workers = 256;
+  // Workers created at start-up and never retired.
+  int min_workers = 0;
+  // Stack size of worker threads (a guard page is added below it).
+  size_t worker_stack_size = 256 * 1024;
+  // Idle workers above min_workers are retired after this long.
+  absl::Duration worker_idle_timeout = absl::Seconds(5);
+  // A worker running longer than this is preempted; zero disables.
+  absl::Duration time_slice = absl::Milliseconds(20);
+  // Fallback only: a worker asleep in the kernel (outside a BlockingScope)
+  // for longer than this loses its CPU to another worker; zero disables.
+  absl::Duration block_threshold = absl::Milliseconds(2);
+  // Queued (not yet running) tasks beyond this make Submit fail with
+  // RESOURCE_EXHAUSTED; zero means unbounded.
+  size_t max_queued_tasks = 0;
+  // Backend choice; kAuto probes.
+  BackendKind backend = BackendKind::kAuto;
+  // Signal used by the fallback backend to preempt workers.
+  int preempt_signal = SIGURG;
+  // Receives one-line log messages (backend choice, errors in tasks).
+  // Defaults to stderr when empty.
+  std::function<void(absl::string_view)> logger;
+};
+
+}  // namespace umcg_rpc::runtime
+
+#endif  // UMCG_RPC_RUNTIME_OPTIONS_H_

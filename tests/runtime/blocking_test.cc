@@ -1,0 +1,261 @@
+// BlockingScope and the blocking wrappers: the CPU is released while
+// blocked; sleeps, waits and reads honour cancellation and deadlines.
+#include "runtime/blocking.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <future>
+#include <string>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "runtime/io.h"
+#include "runtime/scheduler.h"
+#include "tests/runtime/test_util.h"
+
+namespace umcg_rpc::runtime {
+namespace {
+
+using ::umcg_rpc::runtime::testing::FallbackOptions;
+using ::umcg_rpc::runtime::testing::kEventually;
+using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::SpinUntil;
+
+// One server: if A kept the CPU while blocked, B could never run and A's
+// wait would time out.
+TEST(BlockingScopeTest, BlockingInAScopeFreesTheCpu) {
+  Options o = FallbackOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  o.block_threshold = absl::ZeroDuration();  // No monitor rescue.
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  absl::Notification b_ran;
+  absl::Status a_status;
+  auto a = s->Submit([&] {
+    BlockingScope scope;
+    EXPECT_TRUE(scope.released());
+    a_status = b_ran.WaitForNotificationWithTimeout(kEventually)
+                   ? absl::OkStatus()
+                   : absl::DeadlineExceededError("B never ran");
+  });
+  auto b = s->Submit([&] { b_ran.Notify(); });
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->Wait().ok());
+  EXPECT_TRUE(b->Wait().ok());
+  EXPECT_TRUE(a_status.ok()) << a_status;
+  MetricsSnapshot m = s->metrics();
+  EXPECT_GE(m.blocks, 1u);
+  EXPECT_GE(m.wakes, 1u);
+  EXPECT_EQ(m.detected_blocks, 0u);
+  EXPECT_LE(m.max_running_observed, 1);
+}
+
+TEST(BlockingScopeTest, NestedScopesReleaseOnce) {
+  auto s = MakeScheduler(FallbackOptions(1));
+  ASSERT_NE(s, nullptr);
+  auto h = s->Submit([] {
+    BlockingScope outer;
+    BlockingScope inner;
+    EXPECT_TRUE(outer.released());
+    EXPECT_FALSE(inner.released());
+  });
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->Wait().ok());
+  EXPECT_EQ(s->metrics().blocks, 1u);
+}
+
+TEST(BlockingScopeTest, OffAWorkerItIsANoOp) {
+  BlockingScope scope;
+  EXPECT_FALSE(scope.released());
+  EXPECT_TRUE(Sleep(absl::Milliseconds(1)).ok());
+  EXPECT_FALSE(IsCancelled());
+  EXPECT_EQ(CurrentDeadline(), absl::InfiniteFuture());
+}
+
+TEST(SleepTest, ManySleepersShareOneServer) {
+  Options o = FallbackOptions(1);
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::atomic<int> done{0};
+  std::vector<TaskHandle> hs;
+  for (int i = 0; i < 50; ++i) {
+    auto h = s->Submit([&] {
+      EXPECT_TRUE(Sleep(absl::Milliseconds(20)).ok());
+      done.fetch_add(1);
+    });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*h);
+  }
+  for (auto& h : hs) EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_EQ(done.load(), 50);
+  // All 50 slept concurrently on one CPU: more workers than servers.
+  EXPECT_GT(s->metrics().workers_created, 1u);
+  EXPECT_LE(s->metrics().max_running_observed, 1);
+}
+
+TEST(SleepTest, CancellationInterruptsASleep) {
+  auto s = MakeScheduler(FallbackOptions(1));
+  ASSERT_NE(s, nullptr);
+  std::atomic<bool> sleeping{false};
+  absl::Status slept;
+  TaskOptions opts;
+  auto h = s->Submit(
+      [&] {
+        sleeping = true;
+        slept = Sleep(absl::Hours(1));
+        EXPECT_TRUE(IsCancelled());
+        EXPECT_EQ(CheckCancelled().code(), absl::StatusCode::kCancelled);
+      },
+      opts);
+  ASSERT_TRUE(h.ok());
+  while (!sleeping.load()) absl::SleepFor(absl::Milliseconds(1));
+  h->Cancel();
+  EXPECT_TRUE(h->Wait().ok());  // The task itself ran to completion.
+  EXPECT_EQ(slept.code(), absl::StatusCode::kCancelled);
+}
+
+TEST(SleepTest, DeadlineCutsASleepShort) {
+  auto s = MakeScheduler(FallbackOptions(1));
+  ASSERT_NE(s, nullptr);
+  absl::Status slept;
+  TaskOptions opts;
+  opts.deadline = absl::Now() + absl::Milliseconds(30);
+  auto h = s->Submit([&] { slept = Sleep(absl::Hours(1)); }, opts);
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->Wait().ok());
+  EXPECT_EQ(slept.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(AwaitTest, NotificationAndFutureWaitsReleaseTheCpu) {
+  Options o = FallbackOptions(1);
+  o.block_threshold = absl::ZeroDuration();
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  absl::Notification n;
+  std::promise<int> p;
+  std::future<int> f = p.get_future();
+  absl::Status n_status, f_status;
+  auto waiter = s->Submit([&] {
+    n_status = AwaitNotification(n, absl::Now() + kEventually);
+    f_status = AwaitFuture(f, absl::Now() + kEventually);
+  });
+  auto setter = s->Submit([&] {
+    n.Notify();
+    p.set_value(7);
+  });
+  ASSERT_TRUE(waiter.ok() && setter.ok());
+  EXPECT_TRUE(waiter->Wait().ok());
+  EXPECT_TRUE(n_status.ok()) << n_status;
+  EXPECT_TRUE(f_status.ok()) << f_status;
+  EXPECT_EQ(f.get(), 7);
+}
+
+TEST(AwaitTest, TimeoutAndCancellation) {
+  auto s = MakeScheduler(FallbackOptions(1));
+  ASSERT_NE(s, nullptr);
+  absl::Notification never;
+  absl::Status timed, cancelled;
+  CancellationToken token;
+  TaskOptions opts;
+  opts.cancellation = token;
+  std::atomic<bool> second_phase{false};
+  auto h = s->Submit(
+      [&] {
+        timed = AwaitNotification(never, absl::Now() + absl::Milliseconds(10));
+        second_phase = true;
+        cancelled = AwaitNotification(never);
+      },
+      opts);
+  ASSERT_TRUE(h.ok());
+  while (!second_phase.load()) absl::SleepFor(absl::Milliseconds(1));
+  token.Cancel();
+  EXPECT_TRUE(h->Wait().ok());
+  EXPECT_EQ(timed.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cancelled.code(), absl::StatusCode::kCancelled);
+}
+
+TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
+  Options o = FallbackOptions(1);
+  o.max_workers = 1;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  absl::Notification release;
+  auto blocker =
+      s->Submit([&] { EXPECT_TRUE(AwaitNotification(release).ok()); });
+  ASSERT_TRUE(blocker.ok());
+  std::atomic<int> ran{0};
+  TaskOptions expiring;
+  expiring.deadline = absl::Now() + absl::Milliseconds(5);
+  auto late = s->Submit([&] { ran.fetch_add(1); }, expiring);
+  auto cancelled = s->Submit([&] { ran.fetch_add(1); });
+  ASSERT_TRUE(late.ok() && cancelled.ok());
+  cancelled->Cancel();
+  // Both fail without running, while the only worker is still busy (the
+  // monitor sweeps the queue).
+  EXPECT_EQ(late->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cancelled->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kCancelled);
+  release.Notify();
+  EXPECT_TRUE(blocker->Wait().ok());
+  EXPECT_EQ(ran.load(), 0);
+  MetricsSnapshot m = s->metrics();
+  EXPECT_EQ(m.tasks_expired, 1u);
+  EXPECT_EQ(m.tasks_cancelled, 1u);
+}
+
+TEST(YieldTest, YieldLetsTheOtherTaskRun) {
+  Options o = FallbackOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::atomic<bool> other_ran{false};
+  std::atomic<bool> a_started{false};
+  bool saw_other = false;
+  auto a = s->Submit([&] {
+    a_started = true;
+    for (int i = 0; i < 100000 && !other_ran.load(); ++i) {
+      EXPECT_TRUE(Yield().ok());
+    }
+    saw_other = other_ran.load();
+  });
+  auto b = s->Submit([&] { other_ran = true; });
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->Wait().ok());
+  EXPECT_TRUE(saw_other);
+}
+
+TEST(IoTest, ReadFileReturnsTheContents) {
+  char path[] = "/tmp/umcg_rpc_io_testXXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string content;
+  for (int i = 0; i < 20000; ++i) content += static_cast<char>('a' + i % 26);
+  ASSERT_EQ(write(fd, content.data(), content.size()),
+            static_cast<ssize_t>(content.size()));
+  close(fd);
+  auto s = MakeScheduler(FallbackOptions(1));
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<std::string> got;
+  absl::StatusOr<std::string> missing;
+  auto h = s->Submit([&] {
+    got = ReadFile(path);
+    missing = ReadFile("/nonexistent/umcg_rpc");
+  });
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->Wait().ok());
+  unlink(path);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, content);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_GE(s->metrics().blocks, 2u);
+  // Too large.
+  absl::StatusOr<std::string> small = ReadFile("/proc/self/status", 8);
+  EXPECT_EQ(small.status().code(), absl::StatusCode::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace umcg_rpc::runtime

@@ -1,0 +1,69 @@
+// Helpers shared by the runtime suites.
+#ifndef UMCG_RPC_TESTS_RUNTIME_TEST_UTIL_H_
+#define UMCG_RPC_TESTS_RUNTIME_TEST_UTIL_H_
+
+#include <atomic>
+#include <memory>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "runtime/scheduler.h"
+
+namespace umcg_rpc::runtime::testing {
+
+// Generous bound for "this must happen eventually" waits (sanitizers are
+// slow); never used as a performance assertion.
+inline constexpr absl::Duration kEventually = absl::Seconds(60);
+
+// Fallback-backend options with quiet logging.
+inline Options FallbackOptions(int servers) {
+  Options o;
+  o.servers = servers;
+  o.backend = BackendKind::kFallback;
+  o.logger = [](absl::string_view) {};
+  return o;
+}
+
+// Creates a scheduler or fails the test.
+inline std::unique_ptr<Scheduler> MakeScheduler(Options o) {
+  auto s = Scheduler::Create(std::move(o));
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
+
+// Counts tasks inside CPU sections and remembers the maximum.
+class InvariantCounter {
+ public:
+  void Enter() {
+    const int now = inside_.fetch_add(1) + 1;
+    int seen = max_.load();
+    while (now > seen && !max_.compare_exchange_weak(seen, now)) {
+    }
+  }
+  void Exit() { inside_.fetch_sub(1); }
+  int max() const { return max_.load(); }
+
+ private:
+  std::atomic<int> inside_{0};
+  std::atomic<int> max_{0};
+};
+
+// Busy-waits (on the CPU) for `d`.
+inline void Spin(absl::Duration d) {
+  const absl::Time until = absl::Now() + d;
+  while (absl::Now() < until) {
+  }
+}
+
+// Spins until `flag` is set or `limit` passes; returns the flag.
+inline bool SpinUntil(const std::atomic<bool>& flag, absl::Duration limit) {
+  const absl::Time until = absl::Now() + limit;
+  while (!flag.load() && absl::Now() < until) {
+  }
+  return flag.load();
+}
+
+}  // namespace umcg_rpc::runtime::testing
+
+#endif  // UMCG_RPC_TESTS_RUNTIME_TEST_UTIL_H_
