@@ -15,26 +15,27 @@ constexpr char kDescription[] =
 
 constexpr char kFooter[] =
     "Modes:\n"
-    "  epoll       gRPC's async completion-queue server, one queue thread per\n"
-    "              CPU, handlers run inline on those threads (a blocking\n"
-    "              handler stalls its queue): the latency baseline.\n"
+    "  epoll       gRPC's async completion-queue server, one queue thread\n"
+    "              per CPU, handlers run inline on those threads (a\n"
+    "              blocking handler stalls its queue): the latency baseline.\n"
     "  threadpool  the same front end, handlers handed to a fixed pool of\n"
     "              --threads threads: the oversubscription baseline.\n"
-    "  umcg        handlers on UMCG workers. NOT BUILT YET: the server "
-    "refuses\n"
-    "              to start in this mode rather than fall back silently.\n"
+    "  umcg        the same front end, handlers run on UMCG workers of the\n"
+    "              runtime: one server thread per CPU runs one worker at a\n"
+    "              time, and a worker that blocks gives its CPU to the next.\n"
+    "              --backend=kernel needs the UMCG kernel; fallback works\n"
+    "              anywhere (blocking it cannot see is caught late, by a\n"
+    "              monitor); auto picks one and logs why.\n"
     "\n"
-    "Calls past --max-inflight get RESOURCE_EXHAUSTED. SIGTERM or SIGINT "
-    "stops\n"
-    "the server gracefully: in-flight calls get --shutdown-grace to finish, "
-    "then\n"
-    "are cancelled; a second signal cancels them at once.\n"
+    "Calls past --max-inflight get RESOURCE_EXHAUSTED. SIGTERM or SIGINT\n"
+    "stops the server gracefully: in-flight calls get --shutdown-grace to\n"
+    "finish, then are cancelled; a second signal cancels them at once.\n"
     "\n"
     "A --config file holds `name = value` lines using the long flag names\n"
     "(e.g. `max-inflight = 500`); flags on the command line override it.\n"
     "\n"
-    "Exit status: 0 after a clean shutdown, 2 for bad flags or config, 1 when\n"
-    "the server cannot start or fails.";
+    "Exit status: 0 after a clean shutdown, 2 for bad flags or config, 1\n"
+    "when the server cannot start or fails.";
 
 // Validates a DURATION flag with absl's syntax (300ms, 10s, 1m).
 std::string CheckDuration(const std::string& text) {
@@ -70,6 +71,7 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
       {"umcg", ServerMode::kUmcg}};
   std::string mode = ServerModeName(options.mode);
   std::string grace = absl::FormatDuration(options.shutdown_grace);
+  std::string time_slice = absl::FormatDuration(options.time_slice);
 
   CLI::App app(kDescription, "umcg-rpc-server");
   app.footer(kFooter);
@@ -110,6 +112,21 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
       ->type_name("DURATION")
       ->check(CheckDuration);
 
+  app.add_option("--backend", options.backend,
+                 "umcg mode: runtime backend auto|kernel|fallback")
+      ->type_name("BACKEND")
+      ->check(CLI::IsMember({"auto", "kernel", "fallback"}));
+  app.add_option("--workers", options.workers,
+                 "umcg mode: most worker threads (a blocked RPC holds one)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--servers", options.servers,
+                 "umcg mode: server threads (CPU slots); 0 = one per CPU")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--time-slice", time_slice,
+                 "umcg mode: preempt a handler running longer; 0 = never")
+      ->type_name("DURATION")
+      ->check(CheckDuration);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -124,6 +141,19 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
   options.mode = modes.at(mode);
   if (!absl::ParseDuration(grace, &options.shutdown_grace)) {
     return absl::InvalidArgumentError("--shutdown-grace: not a duration");
+  }
+  if (!absl::ParseDuration(time_slice, &options.time_slice)) {
+    return absl::InvalidArgumentError("--time-slice: not a duration");
+  }
+  if (options.mode != ServerMode::kUmcg) {
+    for (const char* flag :
+         {"--backend", "--workers", "--servers", "--time-slice"}) {
+      if (app.count(flag) > 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(flag, " applies only to --mode=umcg, not --mode=",
+                         ServerModeName(options.mode)));
+      }
+    }
   }
   if (options.mode != ServerMode::kThreadPool && app.count("--threads") > 0) {
     return absl::InvalidArgumentError(

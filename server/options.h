@@ -15,7 +15,7 @@ namespace umcg_rpc {
 enum class ServerMode {
   kEpoll,       // Inline on gRPC's completion-queue threads.
   kThreadPool,  // On a fixed pool of --threads threads.
-  kUmcg,        // On UMCG workers (not built yet).
+  kUmcg,        // On UMCG workers of the runtime (runtime/).
 };
 
 // Everything the command line and config file decide.
@@ -33,6 +33,14 @@ struct ServerOptions {
   // Empty: downstream steps fail FAILED_PRECONDITION.
   std::string downstream;
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // umcg mode: the runtime's backend, "auto", "kernel" or "fallback".
+  std::string backend = "auto";
+  // umcg mode: cap on worker threads; each blocked RPC holds one.
+  int workers = 10000;
+  // umcg mode: server threads (CPU slots); 0 means one per CPU.
+  int servers = 0;
+  // umcg mode: a handler running longer is preempted; zero disables.
+  absl::Duration time_slice = absl::Milliseconds(20);
 };
 
 // The name of `mode` as the --mode flag spells it.

@@ -12,9 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "runtime/scheduler.h"
 #include "server/common/log.h"
 #include "server/rpc/async_server.h"
 #include "server/rpc/executor.h"
+#include "server/rpc/runtime_executor.h"
 #include "server/rpc/thread_pool.h"
 #include "server/rpc/workload_handlers.h"
 #include "server/workload/data_file.h"
@@ -52,14 +54,24 @@ int WaitForStopSignal(const sigset_t& signals, absl::Time deadline) {
   }
 }
 
+// The runtime configuration the umcg mode's flags ask for.
+runtime::Options RuntimeOptions(const ServerOptions& options) {
+  runtime::Options runtime_options;
+  runtime_options.servers = options.servers;
+  runtime_options.max_workers = options.workers;
+  runtime_options.time_slice = options.time_slice;
+  // Flags were validated, so the backend name parses.
+  runtime_options.backend = runtime::ParseBackendKind(options.backend)
+                                .value_or(runtime::BackendKind::kAuto);
+  runtime_options.logger = [](absl::string_view line) {
+    Log(LogLevel::kInfo, "runtime", {{"detail", line}});
+  };
+  return runtime_options;
+}
+
 }  // namespace
 
 absl::Status RunServer(const ServerOptions& options) {
-  if (options.mode == ServerMode::kUmcg) {
-    return absl::UnimplementedError(
-        "--mode=umcg needs the UMCG worker runtime, which this build does not "
-        "have yet; use --mode=epoll or --mode=threadpool");
-  }
   // Block the stop signals before any thread exists, so every thread
   // inherits the mask and only sigwait() below sees them.
   sigset_t stop_signals;
@@ -88,14 +100,34 @@ absl::Status RunServer(const ServerOptions& options) {
 
   const int cq_threads =
       options.cq_threads > 0 ? options.cq_threads : UsableCpus();
+  std::unique_ptr<runtime::Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
   int handler_threads = 0;
-  if (options.mode == ServerMode::kThreadPool) {
-    executor = std::make_unique<ThreadPool>(options.threads);
-    handler_threads = options.threads;
-  } else {
-    executor = std::make_unique<InlineExecutor>();
-    handler_threads = cq_threads;
+  std::string backend = "none";
+  switch (options.mode) {
+    case ServerMode::kThreadPool:
+      executor = std::make_unique<ThreadPool>(options.threads);
+      handler_threads = options.threads;
+      break;
+    case ServerMode::kEpoll:
+      executor = std::make_unique<InlineExecutor>();
+      handler_threads = cq_threads;
+      break;
+    case ServerMode::kUmcg: {
+      absl::StatusOr<std::unique_ptr<runtime::Scheduler>> created =
+          runtime::Scheduler::Create(RuntimeOptions(options));
+      if (!created.ok()) return created.status();
+      scheduler = *std::move(created);
+      executor = std::make_unique<RuntimeExecutor>(*scheduler);
+      handler_threads = options.workers;
+      backend = std::string(runtime::BackendKindName(scheduler->backend()));
+      Log(LogLevel::kInfo, "runtime backend chosen",
+          {{"backend", backend},
+           {"asked", options.backend},
+           {"reason", scheduler->backend_reason()},
+           {"servers", scheduler->servers()}});
+      break;
+    }
   }
 
   AsyncServerOptions server_options;
@@ -112,7 +144,7 @@ absl::Status RunServer(const ServerOptions& options) {
        {"port", (*server)->port()},
        {"cq_threads", cq_threads},
        {"handler_threads", handler_threads},
-       {"backend", "none"},
+       {"backend", backend},
        {"max_inflight", options.max_inflight},
        {"data_file", data_description},
        {"downstream", options.downstream.empty() ? "none" : options.downstream},
@@ -147,6 +179,17 @@ absl::Status RunServer(const ServerOptions& options) {
   const AsyncServerStats stats = (*server)->stats();
   server->reset();
   executor.reset();
+  if (scheduler != nullptr) {
+    // Every handler has returned (the gRPC server is down), so draining
+    // only retires the workers.
+    if (absl::Status s = scheduler->Shutdown(runtime::ShutdownMode::kDrain);
+        !s.ok()) {
+      Log(LogLevel::kError, "runtime shutdown failed",
+          {{"error", s.message()}});
+    }
+    Log(LogLevel::kInfo, "runtime metrics",
+        {{"metrics", scheduler->metrics().DebugString()}});
+  }
   Log(LogLevel::kInfo, "server stopped",
       {{"succeeded", stats.succeeded},
        {"failed", stats.failed},

@@ -189,7 +189,12 @@ class UnaryCall final : public CallBase {
           &finish_event_);
       return;
     }
-    server.executor().Execute([this] { Handle(); });
+    if (absl::Status s = server.executor().Execute([this] { Handle(); });
+        !s.ok()) {
+      server.limiter().Release();
+      server.RecordOutcome(false);
+      responder_.FinishWithError(ToGrpcStatus(s), &finish_event_);
+    }
   }
 
   void Handle() {

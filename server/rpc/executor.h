@@ -4,6 +4,7 @@
 #define UMCG_RPC_SERVER_RPC_EXECUTOR_H_
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 
 namespace umcg_rpc {
 
@@ -12,16 +13,18 @@ class Executor {
  public:
   virtual ~Executor() = default;
 
-  // Runs `handler` exactly once, now or later, on some thread.
-  virtual void Execute(absl::AnyInvocable<void() &&> handler) = 0;
+  // Runs `handler` exactly once, now or later, on some thread; or refuses
+  // it (the handler is then destroyed unrun) and says why.
+  virtual absl::Status Execute(absl::AnyInvocable<void() &&> handler) = 0;
 };
 
 // Runs each handler at once on the calling thread: the `epoll` mode, where
 // a completion-queue thread is also the handler thread.
 class InlineExecutor final : public Executor {
  public:
-  void Execute(absl::AnyInvocable<void() &&> handler) override {
+  absl::Status Execute(absl::AnyInvocable<void() &&> handler) override {
     std::move(handler)();
+    return absl::OkStatus();
   }
 };
 

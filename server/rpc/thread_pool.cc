@@ -17,9 +17,13 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : threads_) t.join();
 }
 
-void ThreadPool::Execute(absl::AnyInvocable<void() &&> handler) {
+absl::Status ThreadPool::Execute(absl::AnyInvocable<void() &&> handler) {
   absl::MutexLock lock(&mu_);
+  if (stopping_) {
+    return absl::FailedPreconditionError("the thread pool is stopping");
+  }
   queue_.push_back(std::move(handler));
+  return absl::OkStatus();
 }
 
 void ThreadPool::Loop() {

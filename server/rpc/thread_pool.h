@@ -23,7 +23,7 @@ class ThreadPool final : public Executor {
   ThreadPool& operator=(const ThreadPool&) = delete;
   ~ThreadPool() override;
 
-  void Execute(absl::AnyInvocable<void() &&> handler) override;
+  absl::Status Execute(absl::AnyInvocable<void() &&> handler) override;
 
   // Number of threads.
   int size() const { return static_cast<int>(threads_.size()); }

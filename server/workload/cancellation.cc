@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "runtime/blocking.h"
+
 namespace umcg_rpc::workload {
 
 void Cancellation::Cancel(absl::Status reason) {
@@ -20,6 +22,10 @@ absl::Status Cancellation::reason() const {
 }
 
 bool Cancellation::SleepUntil(absl::Time deadline) {
+  // On a runtime worker, give up the CPU while asleep (a no-op elsewhere and
+  // on the kernel backend, which notices the futex wait by itself). The
+  // scope outlives the lock, so the CPU is queued for after mu_ is released.
+  runtime::BlockingScope blocking;
   absl::MutexLock lock(&mu_);
   auto cancelled = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return cancelled_.load(std::memory_order_relaxed);

@@ -11,6 +11,8 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/blocking.h"
+#include "runtime/io.h"
 
 namespace umcg_rpc::workload {
 namespace {
@@ -89,15 +91,26 @@ absl::Status DataFile::ReadAt(uint64_t offset, std::span<char> buffer) const {
   }
   size_t done = 0;
   while (done < buffer.size()) {
-    ssize_t n = ::pread(fd_.get(), buffer.data() + done, buffer.size() - done,
-                        static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, "pread of the data file");
+    size_t n = 0;
+    if (runtime::OnWorker()) {
+      // io_uring, with the worker's CPU released while the read waits.
+      absl::StatusOr<size_t> read =
+          runtime::ReadAt(fd_.get(), buffer.data() + done, buffer.size() - done,
+                          static_cast<off_t>(offset + done));
+      if (!read.ok()) return read.status();
+      n = *read;
+    } else {
+      ssize_t r = ::pread(fd_.get(), buffer.data() + done, buffer.size() - done,
+                          static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return absl::ErrnoToStatus(errno, "pread of the data file");
+      n = static_cast<size_t>(r);
+    }
     if (n == 0) {
       return absl::InternalError(
           absl::StrCat("data file shrank: end of file at ", offset + done));
     }
-    done += static_cast<size_t>(n);
+    done += n;
   }
   return absl::OkStatus();
 }

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "runtime/blocking.h"
 #include "server/common/status_convert.h"
 
 namespace umcg_rpc::workload {
@@ -37,6 +38,8 @@ absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
   {
     Cancellation::ScopedCallback cancel_call(
         cancellation, [&context] { context.TryCancel(); });
+    // The synchronous call waits in the kernel: let the runtime know.
+    runtime::BlockingScope blocking;
     status = stub_->Run(&context, request, &response);
   }
   if (status.ok()) return absl::OkStatus();

@@ -18,7 +18,7 @@ TEST(ThreadPoolTest, RunsEveryHandlerExactlyOnceBeforeDestruction) {
     ThreadPool pool(4);
     EXPECT_EQ(pool.size(), 4);
     for (int i = 0; i < kHandlers; ++i) {
-      pool.Execute([&runs, i] { runs[i].fetch_add(1); });
+      ASSERT_TRUE(pool.Execute([&runs, i] { runs[i].fetch_add(1); }).ok());
     }
   }
   for (int i = 0; i < kHandlers; ++i) ASSERT_EQ(runs[i].load(), 1) << i;
@@ -32,7 +32,7 @@ TEST(ThreadPoolTest, RunsHandlersConcurrentlyOnAllThreads) {
   {
     ThreadPool pool(kThreads);
     for (int i = 0; i < kThreads; ++i) {
-      pool.Execute([&] {
+      (void)pool.Execute([&] {
         {
           absl::MutexLock lock(&mu);
           ids.insert(std::this_thread::get_id());

@@ -1,6 +1,7 @@
 // Starts the real umcg-rpc-server binary in each mode and calls it over
 // gRPC the way a user would.
 #include <signal.h>
+#include <unistd.h>
 
 #include <future>
 #include <string>
@@ -42,8 +43,11 @@ std::shared_ptr<grpc::Channel> ChannelTo(const ServerProcess& server) {
                              grpc::InsecureChannelCredentials());
 }
 
+// The umcg mode runs with --backend=auto: the fallback natively, the
+// kernel backend in the UMCG guest.
 std::vector<std::string> ModeArgs(const std::string& mode) {
   if (mode == "threadpool") return {"--mode=threadpool", "--threads=32"};
+  if (mode == "umcg") return {"--mode=umcg", "--workers=64"};
   return {"--mode=" + mode};
 }
 
@@ -258,7 +262,7 @@ TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ServerModeTest,
-                         ::testing::Values("epoll", "threadpool"));
+                         ::testing::Values("epoll", "threadpool", "umcg"));
 
 class ServerLimitsTest : public ::testing::TestWithParam<std::string> {};
 
@@ -351,7 +355,43 @@ TEST_P(ServerLimitsTest, HealthSaysNotServingWhileDraining) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ServerLimitsTest,
-                         ::testing::Values("epoll", "threadpool"));
+                         ::testing::Values("epoll", "threadpool", "umcg"));
+
+// Modes whose handlers run off the completion-queue threads, so a client's
+// cancellation reaches a handler while it blocks. (In the epoll mode the
+// cancellation event queues behind the handler itself.)
+class ServerCancellationTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ServerCancellationTest, ClientCancellationFreesTheHandler) {
+  // One handler thread (or worker): if the cancelled call kept it, the
+  // next call could not run until the 30 s sleep ended.
+  std::vector<std::string> args =
+      GetParam() == "umcg"
+          ? std::vector<std::string>{"--mode=umcg", "--workers=1"}
+          : std::vector<std::string>{"--mode=threadpool", "--threads=1"};
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  auto stub = Workload::NewStub(ChannelTo(*server));
+  grpc::ClientContext context;
+  RunResponse response;
+  auto call = std::async(std::launch::async, [&] {
+    return stub->Run(&context, Sleep(30'000'000), &response);
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  context.TryCancel();
+  EXPECT_EQ(call.get().error_code(), grpc::StatusCode::CANCELLED);
+
+  RunResponse second;
+  grpc::Status status = CallRun(*stub, Sleep(1000), &second, absl::Seconds(10));
+  EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+  stub.reset();
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ServerCancellationTest,
+                         ::testing::Values("threadpool", "umcg"));
 
 TEST(ServerStartupTest, BadFlagsExitTwoWithAMessage) {
   auto server = ServerProcess::Start(kServerBinary, {"--mode=fast"});
@@ -359,12 +399,25 @@ TEST(ServerStartupTest, BadFlagsExitTwoWithAMessage) {
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("--mode"));
 }
 
-TEST(ServerStartupTest, UmcgModeRefusesToStartUntilBuilt) {
-  auto server = ServerProcess::Start(kServerBinary,
-                                     {"--mode=umcg", "--listen=127.0.0.1:0"});
+TEST(ServerStartupTest, UmcgModeLogsTheBackendItChoseAndWhy) {
+  auto server = StartServer({"--mode=umcg"});
+  ASSERT_NE(server, nullptr);
+  const std::string log = server->Log();
+  EXPECT_THAT(log, HasSubstr("msg=\"runtime backend chosen\""));
+  EXPECT_THAT(log, HasSubstr("asked=auto"));
+  EXPECT_THAT(log, ::testing::ContainsRegex("backend=(kernel|fallback) "));
+  EXPECT_THAT(log, HasSubstr("reason="));
+}
+
+TEST(ServerStartupTest, KernelBackendWithoutTheUmcgKernelIsAClearError) {
+  if (access("/sys/kernel/umcg", F_OK) == 0) {
+    GTEST_SKIP() << "this kernel has UMCG";
+  }
+  auto server = ServerProcess::Start(
+      kServerBinary,
+      {"--mode=umcg", "--backend=kernel", "--listen=127.0.0.1:0"});
   ASSERT_FALSE(server.ok());
-  EXPECT_THAT(std::string(server.status().message()),
-              HasSubstr("--mode=umcg needs the UMCG worker runtime"));
+  EXPECT_THAT(std::string(server.status().message()), HasSubstr("umcg"));
 }
 
 TEST(ServerStartupTest, PortInUseIsAClearError) {
