@@ -87,4 +87,17 @@ absl::Status AwaitNotification(absl::Notification& n, absl::Time deadline) {
   }
 }
 
+absl::Status AwaitEvent(const Event& e, absl::Time deadline) {
+  const absl::Time until = std::min(deadline, CurrentDeadline());
+  BlockingScope scope;
+  while (true) {
+    const absl::Time slice = std::min(until, absl::Now() + kCancelPollInterval);
+    if (e.WaitUntil(slice)) return absl::OkStatus();
+    if (IsCancelled()) return absl::CancelledError("task cancelled");
+    if (absl::Now() >= until) {
+      return absl::DeadlineExceededError("wait for event timed out");
+    }
+  }
+}
+
 }  // namespace umcg_rpc::runtime

@@ -9,7 +9,9 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "runtime/event.h"
 
 namespace umcg_rpc::runtime {
 
@@ -68,6 +70,10 @@ absl::Status SleepUntil(absl::Time wake_time);
 // within kCancelPollInterval).
 absl::Status AwaitNotification(absl::Notification& n,
                                absl::Time deadline = absl::InfiniteFuture());
+
+// AwaitNotification for a runtime::Event (preferred: visible to TSan).
+absl::Status AwaitEvent(const Event& e,
+                        absl::Time deadline = absl::InfiniteFuture());
 
 // How often waits that cannot observe the cancellation token directly
 // re-check it.

@@ -5,7 +5,6 @@ namespace umcg_rpc::runtime {
 CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
 
 void CancellationToken::Cancel() const {
-  // Notification::Notify may run only once: the first canceller does it.
   if (!state_->cancelled.exchange(true, std::memory_order_acq_rel)) {
     state_->notification.Notify();
   }
@@ -16,7 +15,7 @@ bool CancellationToken::IsCancelled() const {
 }
 
 bool CancellationToken::WaitUntil(absl::Time deadline) const {
-  return state_->notification.WaitForNotificationWithDeadline(deadline);
+  return state_->notification.WaitUntil(deadline);
 }
 
 }  // namespace umcg_rpc::runtime

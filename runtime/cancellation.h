@@ -5,8 +5,8 @@
 #include <atomic>
 #include <memory>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "runtime/event.h"
 
 namespace umcg_rpc::runtime {
 
@@ -29,7 +29,7 @@ class CancellationToken {
  private:
   struct State {
     std::atomic<bool> cancelled{false};
-    absl::Notification notification;
+    Event notification;
   };
   std::shared_ptr<State> state_;
 };

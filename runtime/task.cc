@@ -23,7 +23,7 @@ bool TaskHandle::done() const { return state_->done.HasBeenNotified(); }
 absl::Status TaskHandle::Wait() const {
   if (!done()) {
     BlockingScope scope;
-    state_->done.WaitForNotification();
+    state_->done.Wait();
   }
   return state_->status;
 }
@@ -31,7 +31,7 @@ absl::Status TaskHandle::Wait() const {
 absl::Status TaskHandle::WaitUntil(absl::Time deadline) const {
   if (!done()) {
     BlockingScope scope;
-    if (!state_->done.WaitForNotificationWithDeadline(deadline)) {
+    if (!state_->done.WaitUntil(deadline)) {
       return absl::DeadlineExceededError("task not finished by deadline");
     }
   }

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "runtime/internal/clock.h"
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
@@ -136,7 +137,7 @@ absl::Status Core::Start() {
   const int n =
       options_.servers > 0 ? options_.servers : static_cast<int>(cpus.size());
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     idle_servers_.reserve(n);
     idle_workers_.reserve(options_.max_workers);
     workers_.reserve(options_.max_workers);
@@ -175,7 +176,7 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     // While draining, in-flight tasks may still submit follow-up work.
     if (!accepting_ && !(draining_ && no_preempt.active())) {
       return absl::FailedPreconditionError(
@@ -200,10 +201,10 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     return absl::FailedPreconditionError(
         "Shutdown called from one of the scheduler's own workers");
   }
-  absl::MutexLock serial(&shutdown_mu_);
+  std::lock_guard<std::mutex> serial(shutdown_mu_);
   TaskState* dropped = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return absl::OkStatus();
     accepting_ = false;
     draining_ = mode == ShutdownMode::kDrain;
@@ -222,7 +223,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     draining_ = false;
     exit_ = true;
     for (Server* s : idle_servers_) s->parker.Unpark();
@@ -230,13 +231,13 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   }
   for (auto& s : servers_) s->thread.join();
   {
-    absl::MutexLock lock(&mon_mu_);
+    std::lock_guard<std::mutex> lock(mon_mu_);
     mon_stop_ = true;
-    mon_cv_.Signal();
+    mon_cv_.notify_one();
   }
   monitor_.join();
   RetireIdleWorkers(/*all=*/true);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   shut_down_ = true;
   return absl::OkStatus();
 }
@@ -367,22 +368,22 @@ void Core::ServerLoop(Server& s) {
     // Nothing on this path allocates, frees or takes a lock that task code
     // could hold while preempted (see docs/runtime.md).
     Worker* w = nullptr;
-    mu_.Lock();
-    const bool more = NextLocked(s, &w);
-    mu_.Unlock();
+    std::unique_lock<std::mutex> next_lock(mu_);
+    const bool more = NextLocked(s, &w, next_lock);
+    next_lock.unlock();
     if (!more) return;
     RecordDelay(w->runnable_since_ns);
     Dispatch(s, *w);
     switch (s.reason.load(std::memory_order_acquire)) {
       case ReleaseReason::kDone: {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         PushIdleLocked(*w);
         break;
       }
       case ReleaseReason::kPreempted: {
         w->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
         w->runnable_since_ns = MonotonicNanos();
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         PushResumedLocked(*w);
         break;
       }
@@ -394,7 +395,8 @@ void Core::ServerLoop(Server& s) {
   }
 }
 
-bool Core::NextLocked(Server& s, Worker** w) {
+bool Core::NextLocked(Server& s, Worker** w,
+                      std::unique_lock<std::mutex>& lock) {
   while (true) {
     // One FIFO over both queues: whichever head has waited longer goes
     // first (a preempted or yielding worker queues behind older tasks). A
@@ -416,9 +418,9 @@ bool Core::NextLocked(Server& s, Worker** w) {
     }
     if (exit_) return false;
     idle_servers_.push_back(&s);
-    mu_.Unlock();
+    lock.unlock();
     s.parker.Park();
-    mu_.Lock();
+    lock.lock();
   }
 }
 
@@ -486,7 +488,7 @@ void Core::WorkerLoop(Worker& w) {
     Log(absl::StrCat("worker ", w.id, ": ", attached.ToString()));
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     PushIdleLocked(w);
   }
   while (true) {
@@ -530,7 +532,7 @@ void Core::RunTask(Worker& w) {
   NoPreemptScope no_preempt(&w);
   std::shared_ptr<TaskState> finished;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     finished = std::move(w.task);
   }
   finished.reset();  // Free outside mu_.
@@ -542,7 +544,7 @@ void Core::RunTask(Worker& w) {
     return;
   }
   // kLost: no server holds us; pool ourselves.
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   PushIdleLocked(w);
 }
 
@@ -574,7 +576,7 @@ void Core::ExitBlocking(Worker& w) {
   w.state.store(WorkerState::kRunnable, std::memory_order_release);
   w.runnable_since_ns = MonotonicNanos();
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     PushResumedLocked(w);
   }
   backend_->WaitForDispatch(w);
@@ -594,7 +596,7 @@ void Core::Yield(Worker& w) {
       return;
     }
     w.runnable_since_ns = MonotonicNanos();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     PushResumedLocked(w);
   }
   backend_->WaitForDispatch(w);
@@ -636,9 +638,9 @@ void Core::OnPreemptSignal(Worker& w) {
 // Monitor.
 
 void Core::KickMonitor() {
-  absl::MutexLock lock(&mon_mu_);
+  std::lock_guard<std::mutex> lock(mon_mu_);
   mon_kick_ = true;
-  mon_cv_.Signal();
+  mon_cv_.notify_one();
 }
 
 void Core::MonitorLoop() {
@@ -654,14 +656,16 @@ void Core::MonitorLoop() {
   int64_t last_retire = 0;
   while (true) {
     {
-      absl::MutexLock lock(&mon_mu_);
-      if (!mon_stop_ && !mon_kick_) mon_cv_.WaitWithTimeout(&mon_mu_, tick);
+      std::unique_lock<std::mutex> lock(mon_mu_);
+      if (!mon_stop_ && !mon_kick_) {
+        mon_cv_.wait_for(lock, absl::ToChronoNanoseconds(tick));
+      }
       if (mon_stop_) return;
       mon_kick_ = false;
     }
     int spawn = 0;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       spawn = pending_spawns_;
     }
     if (spawn > 0) SpawnWorkers(spawn);
@@ -690,7 +694,7 @@ void Core::SpawnWorkers(int n) {
     {
       // Count the worker as existing before its thread can run, so that
       // workers_.size() + pending_spawns_ never double-counts it.
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       w->id = next_worker_id_++;
       --pending_spawns_;
       workers_.push_back(std::move(owned));
@@ -707,7 +711,7 @@ void Core::SpawnWorkers(int n) {
     }
     Log(absl::StrCat("cannot create worker thread: ", std::strerror(rc)));
     std::unique_ptr<Worker> failed;
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = std::find_if(workers_.begin(), workers_.end(),
                            [w](const auto& p) { return p.get() == w; });
     failed = std::move(*it);
@@ -769,7 +773,7 @@ void Core::WatchLostWorkers() {
   std::vector<Worker*>& lost = lost_scratch_;  // Capacity >= max_workers.
   lost.clear();
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (auto& w : workers_) {
       WorkerState state = w->state.load(std::memory_order_acquire);
       if (state == WorkerState::kReclaimed &&
@@ -798,7 +802,7 @@ void Core::WatchLostWorkers() {
 void Core::SweepQueuedTasks() {
   TaskState* failed = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (tasks_head_ == nullptr) return;
     const absl::Time now = RealNow();
     failed = UnlinkTasksLocked([now](const TaskState& t) {
@@ -812,7 +816,7 @@ void Core::RetireIdleWorkers(bool all) {
   std::vector<std::unique_ptr<Worker>> retired;
   retired.reserve(options_.max_workers);  // No allocation under mu_.
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     const int64_t cutoff =
         MonotonicNanos() - ToNanos(options_.worker_idle_timeout);
     if (all) {
@@ -852,7 +856,7 @@ MetricsSnapshot Core::metrics() const {
   MetricsSnapshot m;
   m.servers = static_cast<int>(servers_.size());
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     m.workers = static_cast<int>(workers_.size());
     m.idle_workers = static_cast<int>(idle_workers_.size());
     m.runnable_workers = resumed_count_;

@@ -5,8 +5,10 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,7 +16,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/internal/backend.h"
 #include "runtime/internal/server.h"
 #include "runtime/internal/task_state.h"
@@ -66,7 +67,8 @@ class Core {
 
   // Server thread.
   void ServerLoop(Server& s);
-  bool NextLocked(Server& s, Worker** w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool NextLocked(Server& s, Worker** w, std::unique_lock<std::mutex>& lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Dispatch(Server& s, Worker& w);
 
   // Worker thread.
@@ -111,7 +113,9 @@ class Core {
   std::string backend_reason_;
   std::vector<std::unique_ptr<Server>> servers_;
 
-  mutable absl::Mutex mu_;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer must see it, and
+  // the system Abseil is not built with TSan.
+  mutable std::mutex mu_;
   // Queued tasks: intrusive FIFO through TaskState::next (no allocation
   // under mu_: see "preemption safety" in docs/runtime.md).
   TaskState* tasks_head_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -131,11 +135,11 @@ class Core {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<int64_t> in_flight_{0};
 
-  absl::Mutex shutdown_mu_;  // Serialises Shutdown() callers.
+  std::mutex shutdown_mu_;  // Serialises Shutdown() callers.
 
   std::thread monitor_;
-  absl::Mutex mon_mu_;
-  absl::CondVar mon_cv_;
+  std::mutex mon_mu_;
+  std::condition_variable mon_cv_;
   bool mon_stop_ ABSL_GUARDED_BY(mon_mu_) = false;
   bool mon_kick_ ABSL_GUARDED_BY(mon_mu_) = false;
 

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/notification.h"
+#include "runtime/event.h"
 #include "runtime/task.h"
 
 namespace umcg_rpc::runtime::internal {
@@ -22,7 +22,7 @@ struct TaskState {
   std::shared_ptr<TaskState> self;
   TaskState* next = nullptr;
   absl::Status status;  // Written once, before `done` is notified.
-  absl::Notification done;
+  Event done;
 
   // Records the outcome and wakes waiters; call exactly once.
   void Complete(absl::Status s) {

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
+#include "runtime/event.h"
 #include "tests/runtime/test_util.h"
 
 namespace umcg_rpc::runtime {
@@ -160,11 +160,11 @@ TEST(SchedulerTest, QueueLimitAnswersResourceExhausted) {
   o.time_slice = absl::ZeroDuration();
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
-  absl::Notification release;
+  Event release;
   std::atomic<bool> started{false};
   auto blocker = s->Submit([&] {
     started = true;
-    EXPECT_TRUE(AwaitNotification(release).ok());
+    EXPECT_TRUE(AwaitEvent(release).ok());
   });
   ASSERT_TRUE(blocker.ok());
   while (!started.load()) absl::SleepFor(absl::Milliseconds(1));

@@ -3,9 +3,9 @@
 #include <atomic>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
+#include "runtime/event.h"
 #include "runtime/scheduler.h"
 #include "tests/runtime/test_util.h"
 

@@ -1,0 +1,45 @@
+// A one-shot event (like absl::Notification) built on std::mutex and
+// std::condition_variable, so ThreadSanitizer sees its synchronisation even
+// when Abseil is a prebuilt, uninstrumented library.
+#ifndef UMCG_RPC_RUNTIME_EVENT_H_
+#define UMCG_RPC_RUNTIME_EVENT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/time/time.h"
+
+namespace umcg_rpc::runtime {
+
+// Set once, waited on by any number of threads. Waiting does not release a
+// worker's CPU by itself: on a worker use runtime::AwaitEvent.
+class Event {
+ public:
+  Event() = default;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  // Sets the event (idempotent) and wakes every waiter.
+  void Notify();
+
+  // True once Notify() has been called.
+  bool HasBeenNotified() const {
+    return notified_.load(std::memory_order_acquire);
+  }
+
+  // Blocks until notified.
+  void Wait() const;
+
+  // Blocks until notified or `deadline`; returns HasBeenNotified().
+  bool WaitUntil(absl::Time deadline) const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::atomic<bool> notified_{false};
+};
+
+}  // namespace umcg_rpc::runtime
+
+#endif  // UMCG_RPC_RUNTIME_EVENT_H_
