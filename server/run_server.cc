@@ -17,6 +17,7 @@
 #include "server/rpc/async_server.h"
 #include "server/rpc/executor.h"
 #include "server/rpc/runtime_executor.h"
+#include "server/rpc/stats_service.h"
 #include "server/rpc/thread_pool.h"
 #include "server/rpc/workload_handlers.h"
 #include "server/workload/data_file.h"
@@ -130,13 +131,16 @@ absl::Status RunServer(const ServerOptions& options) {
     }
   }
 
+  StatsService stats_service(ServerModeName(options.mode), backend);
   AsyncServerOptions server_options;
+  server_options.extra_services.push_back(&stats_service);
   server_options.listen = options.listen;
   server_options.completion_queues = cq_threads;
   server_options.max_inflight = options.max_inflight;
   absl::StatusOr<std::unique_ptr<AsyncServer>> server =
       AsyncServer::Start(server_options, handlers, *executor);
   if (!server.ok()) return server.status();
+  stats_service.SetSources(server->get(), scheduler.get());
 
   Log(LogLevel::kInfo, "server started",
       {{"mode", ServerModeName(options.mode)},

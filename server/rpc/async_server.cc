@@ -289,6 +289,9 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   // same port and silently take half the connections: refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service.get());
+  for (grpc::Service* extra : options.extra_services) {
+    builder.RegisterService(extra);
+  }
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (int i = 0; i < options.completion_queues; ++i) {
     cqs.push_back(builder.AddCompletionQueue());

@@ -33,6 +33,9 @@ struct AsyncServerOptions {
   int64_t max_inflight = 10000;
   // Largest request message accepted, in bytes.
   int max_receive_message_bytes = (1 << 20) + (64 << 10);
+  // More services to serve beside Workload (not owned; must outlive the
+  // server), e.g. the ServerStats service.
+  std::vector<grpc::Service*> extra_services;
 };
 
 // Counts of calls since start.

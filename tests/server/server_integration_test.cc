@@ -15,6 +15,7 @@
 #include "server/workload/limits.h"
 #include "tests/server/grpc_probes.h"
 #include "tests/server/server_process.h"
+#include "umcgrpc/v1/stats.grpc.pb.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
 namespace umcg_rpc::testing {
@@ -232,6 +233,31 @@ TEST_P(ServerModeTest, ReflectionListsTheServices) {
   ASSERT_TRUE(services.ok()) << services.status();
   EXPECT_THAT(*services, Contains("umcgrpc.v1.Workload"));
   EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
+  EXPECT_THAT(*services, Contains("umcgrpc.v1.ServerStats"));
+}
+
+TEST_P(ServerModeTest, StatsReportModeAndCounts) {
+  RunResponse response;
+  ASSERT_TRUE(CallRun(*stub_, Sleep(1000), &response).ok());
+  auto stats_stub = umcgrpc::v1::ServerStats::NewStub(ChannelTo(*server_));
+  grpc::ClientContext context;
+  umcgrpc::v1::Stats stats;
+  grpc::Status status =
+      stats_stub->Get(&context, umcgrpc::v1::GetStatsRequest(), &stats);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(stats.mode(), GetParam());
+  EXPECT_GE(stats.rpcs_succeeded(), 1u);
+  if (GetParam() == "umcg") {
+    ASSERT_TRUE(stats.has_runtime());
+    EXPECT_THAT(stats.backend(), ::testing::AnyOf("kernel", "fallback"));
+    EXPECT_GE(stats.runtime().servers(), 1);
+    EXPECT_GE(stats.runtime().switches(), 1u);
+    EXPECT_LE(stats.runtime().max_running_observed(),
+              stats.runtime().servers());
+  } else {
+    EXPECT_EQ(stats.backend(), "none");
+    EXPECT_FALSE(stats.has_runtime());
+  }
 }
 
 TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
