@@ -142,6 +142,11 @@ class Server:
             raise RuntimeError("server did not stop within 60 s")
         if code != 0:
             raise RuntimeError("server exited %d:\n%s" % (code, "".join(self.log_lines[-20:])))
+        self.runtime = {}
+        for line in self.log_lines:
+            m = re.search(r'msg="runtime metrics" metrics="([^"]*)"', line)
+            if m:
+                self.runtime = dict(re.findall(r"(\w+)=(\d+)", m.group(1)))
 
 
 class Harness:
@@ -196,6 +201,9 @@ class Harness:
             "late_sends": report.get("lateSends", 0),
             "peak_threads": server.peak_threads, "cpu_s": cpu1 - cpu0,
             "peak_rss_mib": rss, "context_switches": sw1 - sw0,
+            # umcg mode: the most workers RUNNING at once, and the bound.
+            "max_running": int(server.runtime.get("max_running", 0)),
+            "servers": int(server.runtime.get("servers", 0)),
         }
 
     def saturation(self, mode, workload):
@@ -311,8 +319,8 @@ def write_table(results, path):
                     r["peak_threads"], r["peak_rss_mib"]))
             lines.append("")
             continue
-        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | CPU (s) | ctx switches | peak RSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | max running workers / servers | CPU (s) | ctx switches | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         keys = sorted({(r.get("phase", ""), r["load_fraction"], r["mode"]) for r in runs},
                       key=lambda k: (k[1] if not k[0] else {"overload": 0, "recovery": 1}[k[0]], k[2]))
         for phase, frac, mode in keys:
@@ -320,9 +328,11 @@ def write_table(results, path):
                   and r.get("phase", "") == phase]
             m = lambda k: median([r[k] for r in rs])
             label = phase or "%.2f" % frac
-            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %.2f | %d | %.0f |" % (
+            running = ("%d / %d" % (max(r["max_running"] for r in rs), m("servers"))
+                       if m("servers") else "-")
+            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %.2f | %d | %.0f |" % (
                 mode, label, m("offered_rps"), m("throughput_rps"), m("p50_us"), m("p90_us"),
-                m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), m("cpu_s"),
+                m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), running, m("cpu_s"),
                 m("context_switches"), m("peak_rss_mib")))
         lines.append("")
     with open(path, "w") as f:
