@@ -33,7 +33,8 @@ int UsableCpus() {
 }
 
 std::string TempDir() {
-  const char* dir = std::getenv("TMPDIR");
+  // Read once at start-up, before any thread exists.
+  const char* dir = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
   return dir != nullptr && *dir != '\0' ? dir : "/tmp";
 }
 

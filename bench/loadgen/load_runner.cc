@@ -227,6 +227,7 @@ absl::StatusOr<LoadResult> Runner::Run() {
     cqs_.push_back(std::make_unique<grpc::CompletionQueue>());
   }
   std::vector<std::thread> threads;
+  threads.reserve(kCompletionThreads);
   for (int i = 0; i < kCompletionThreads; ++i) {
     threads.emplace_back([this, i] { CompletionLoop(i); });
   }

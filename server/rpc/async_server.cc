@@ -112,8 +112,9 @@ class CompletionQueueWorker {
   void Loop() {
     void* tag = nullptr;
     bool ok = false;
-    while (cq_->Next(&tag, &ok))
+    while (cq_->Next(&tag, &ok)) {
       static_cast<CompletionEvent*>(tag)->OnComplete(ok);
+    }
   }
 
   AsyncServer& server_;
@@ -293,6 +294,7 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
     builder.RegisterService(extra);
   }
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  cqs.reserve(options.completion_queues);
   for (int i = 0; i < options.completion_queues; ++i) {
     cqs.push_back(builder.AddCompletionQueue());
   }
