@@ -32,6 +32,10 @@ class Backend {
   // returns once it has released the CPU (server->current == nullptr).
   virtual void SwitchTo(Server& server, Worker& worker) = 0;
 
+  // Worker side: starts `next` (already kRunning) on the CPU the caller is
+  // giving up; a direct worker-to-worker hand-off.
+  virtual void StartOnThisCpu(Worker& next) = 0;
+
   // Any side: tells `server` its worker released the CPU. Async-signal-safe.
   virtual void NotifyReleased(Server& server) = 0;
 

@@ -245,11 +245,11 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
 // ---------------------------------------------------------------------------
 // Queues.
 
-void Core::PushIdleLocked(Worker& w) {
+void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
   idle_workers_.push_back(&w);
-  if (tasks_head_ != nullptr) WakeIdleServerLocked();
+  if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
 }
 
 void Core::PushTaskLocked(std::shared_ptr<TaskState> t) {
@@ -308,7 +308,7 @@ void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
   }
 }
 
-void Core::PushResumedLocked(Worker& w) {
+void Core::PushResumedLocked(Worker& w, bool wake_server) {
   w.next = nullptr;
   if (resumed_tail_ == nullptr) {
     resumed_head_ = &w;
@@ -317,7 +317,7 @@ void Core::PushResumedLocked(Worker& w) {
   }
   resumed_tail_ = &w;
   ++resumed_count_;
-  WakeIdleServerLocked();
+  if (wake_server) WakeIdleServerLocked();
 }
 
 Worker* Core::PopResumedLocked() {
@@ -372,50 +372,44 @@ void Core::ServerLoop(Server& s) {
     const bool more = NextLocked(s, &w, next_lock);
     next_lock.unlock();
     if (!more) return;
-    RecordDelay(w->runnable_since_ns);
     Dispatch(s, *w);
-    switch (s.reason.load(std::memory_order_acquire)) {
-      case ReleaseReason::kDone: {
-        std::lock_guard<std::mutex> lock(mu_);
-        PushIdleLocked(*w);
-        break;
-      }
-      case ReleaseReason::kPreempted: {
-        w->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
-        w->runnable_since_ns = MonotonicNanos();
-        std::lock_guard<std::mutex> lock(mu_);
-        PushResumedLocked(*w);
-        break;
-      }
-      case ReleaseReason::kBlocked:
-      case ReleaseReason::kYield:
-      case ReleaseReason::kLost:
-        break;  // The worker (or monitor) re-queues it when it can run.
+    // Workers hand the CPU to each other directly; the server thread only
+    // wakes when the last of them left nothing runnable, or was preempted
+    // or lost (those cannot take mu_ themselves).
+    if (s.reason.load(std::memory_order_acquire) == ReleaseReason::kPreempted) {
+      Worker* p = s.released.load(std::memory_order_acquire);
+      p->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+      p->runnable_since_ns = MonotonicNanos();
+      std::lock_guard<std::mutex> lock(mu_);
+      PushResumedLocked(*p);
     }
   }
+}
+
+Worker* Core::PickNextLocked() {
+  // One FIFO over both queues: whichever head has waited longer goes first
+  // (a preempted or yielding worker queues behind older tasks). A task
+  // needs an idle worker; without one, woken workers go first.
+  const bool task_ready = tasks_head_ != nullptr && !idle_workers_.empty();
+  if (tasks_head_ != nullptr && idle_workers_.empty()) RequestSpawnLocked();
+  if (resumed_head_ != nullptr &&
+      (!task_ready ||
+       resumed_head_->runnable_since_ns <= tasks_head_->enqueue_ns)) {
+    return PopResumedLocked();
+  }
+  if (!task_ready) return nullptr;
+  Worker* w = idle_workers_.back();
+  idle_workers_.pop_back();
+  w->runnable_since_ns = tasks_head_->enqueue_ns;
+  w->task = PopTaskLocked();
+  return w;
 }
 
 bool Core::NextLocked(Server& s, Worker** w,
                       std::unique_lock<std::mutex>& lock) {
   while (true) {
-    // One FIFO over both queues: whichever head has waited longer goes
-    // first (a preempted or yielding worker queues behind older tasks). A
-    // task needs an idle worker; without one, woken workers go first.
-    const bool task_ready = tasks_head_ != nullptr && !idle_workers_.empty();
-    if (tasks_head_ != nullptr && idle_workers_.empty()) RequestSpawnLocked();
-    if (resumed_head_ != nullptr &&
-        (!task_ready ||
-         resumed_head_->runnable_since_ns <= tasks_head_->enqueue_ns)) {
-      *w = PopResumedLocked();
-      return true;
-    }
-    if (task_ready) {
-      *w = idle_workers_.back();
-      idle_workers_.pop_back();
-      (*w)->runnable_since_ns = tasks_head_->enqueue_ns;
-      (*w)->task = PopTaskLocked();
-      return true;
-    }
+    *w = PickNextLocked();
+    if (*w != nullptr) return true;
     if (exit_) return false;
     idle_servers_.push_back(&s);
     lock.unlock();
@@ -424,7 +418,8 @@ bool Core::NextLocked(Server& s, Worker** w,
   }
 }
 
-void Core::Dispatch(Server& s, Worker& w) {
+void Core::MarkRunning(Server& s, Worker& w) {
+  RecordDelay(w.runnable_since_ns);
   w.server.store(&s, std::memory_order_relaxed);
   w.dispatch_ns.store(MonotonicNanos(), std::memory_order_relaxed);
   w.dispatch_seq.fetch_add(1, std::memory_order_relaxed);
@@ -436,7 +431,36 @@ void Core::Dispatch(Server& s, Worker& w) {
   }
   switches_.fetch_add(1, std::memory_order_relaxed);
   w.state.store(WorkerState::kRunning, std::memory_order_release);
+}
+
+void Core::Dispatch(Server& s, Worker& w) {
+  MarkRunning(s, w);
   backend_->SwitchTo(s, w);
+}
+
+void Core::HandOff(Server& s, Worker& from, ReleaseReason reason) {
+  Worker* next = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reason == ReleaseReason::kDone) {
+      PushIdleLocked(from, /*wake_server=*/false);
+    } else if (reason == ReleaseReason::kYield) {
+      PushResumedLocked(from, /*wake_server=*/false);
+    }
+    next = PickNextLocked();
+    // More runnable work than this CPU: let an idle server take some.
+    if (next != nullptr &&
+        (resumed_head_ != nullptr ||
+         (tasks_head_ != nullptr && !idle_workers_.empty()))) {
+      WakeIdleServerLocked();
+    }
+  }
+  if (next == nullptr) {
+    ReleaseServer(s, from, reason);
+    return;
+  }
+  MarkRunning(s, *next);
+  if (next != &from) backend_->StartOnThisCpu(*next);
 }
 
 absl::Status Core::CheckStillWanted(const TaskState& t) const {
@@ -540,7 +564,10 @@ void Core::RunTask(Worker& w) {
   WorkerState expected = WorkerState::kRunning;
   if (w.state.compare_exchange_strong(expected, WorkerState::kIdle,
                                       std::memory_order_acq_rel)) {
-    ReleaseServer(w, ReleaseReason::kDone);  // The server pools us.
+    running_.fetch_sub(1, std::memory_order_acq_rel);
+    // Pool ourselves and pass the CPU on (possibly to ourselves, for the
+    // next queued task: no context switch at all).
+    HandOff(*w.server.load(std::memory_order_relaxed), w, ReleaseReason::kDone);
     return;
   }
   // kLost: no server holds us; pool ourselves.
@@ -548,12 +575,11 @@ void Core::RunTask(Worker& w) {
   PushIdleLocked(w);
 }
 
-void Core::ReleaseServer(Worker& w, ReleaseReason reason) {
-  running_.fetch_sub(1, std::memory_order_acq_rel);
-  Server* s = w.server.load(std::memory_order_relaxed);
-  s->reason.store(reason, std::memory_order_relaxed);
-  s->current.store(nullptr, std::memory_order_release);
-  backend_->NotifyReleased(*s);
+void Core::ReleaseServer(Server& s, Worker& w, ReleaseReason reason) {
+  s.released.store(&w, std::memory_order_relaxed);
+  s.reason.store(reason, std::memory_order_relaxed);
+  s.current.store(nullptr, std::memory_order_release);
+  backend_->NotifyReleased(s);
 }
 
 void Core::EnterBlocking(Worker& w) {
@@ -562,8 +588,10 @@ void Core::EnterBlocking(Worker& w) {
   WorkerState expected = WorkerState::kRunning;
   if (w.state.compare_exchange_strong(expected, WorkerState::kBlocked,
                                       std::memory_order_acq_rel)) {
+    running_.fetch_sub(1, std::memory_order_acq_rel);
     blocks_.fetch_add(1, std::memory_order_relaxed);
-    ReleaseServer(w, ReleaseReason::kBlocked);
+    HandOff(*w.server.load(std::memory_order_relaxed), w,
+            ReleaseReason::kBlocked);
   } else {
     // kLost: the monitor already gave our CPU away.
     w.state.store(WorkerState::kBlocked, std::memory_order_release);
@@ -587,17 +615,20 @@ void Core::Yield(Worker& w) {
     NoPreemptScope no_preempt(&w);
     w.preempt_pending.store(false, std::memory_order_relaxed);
     WorkerState expected = WorkerState::kRunning;
+    w.runnable_since_ns = MonotonicNanos();
     if (w.state.compare_exchange_strong(expected, WorkerState::kRunnable,
                                         std::memory_order_acq_rel)) {
-      ReleaseServer(w, ReleaseReason::kYield);
+      running_.fetch_sub(1, std::memory_order_acq_rel);
+      // Queue behind older work and run whatever is first (maybe us).
+      HandOff(*w.server.load(std::memory_order_relaxed), w,
+              ReleaseReason::kYield);
     } else if (expected == WorkerState::kLost) {
       w.state.store(WorkerState::kRunnable, std::memory_order_release);
+      std::lock_guard<std::mutex> lock(mu_);
+      PushResumedLocked(w);
     } else {
       return;
     }
-    w.runnable_since_ns = MonotonicNanos();
-    std::lock_guard<std::mutex> lock(mu_);
-    PushResumedLocked(w);
   }
   backend_->WaitForDispatch(w);
 }
@@ -622,8 +653,11 @@ void Core::OnPreemptSignal(Worker& w) {
   WorkerState expected = WorkerState::kRunning;
   if (w.state.compare_exchange_strong(expected, WorkerState::kPreempted,
                                       std::memory_order_acq_rel)) {
+    running_.fetch_sub(1, std::memory_order_acq_rel);
     preemptions_.fetch_add(1, std::memory_order_relaxed);
-    ReleaseServer(w, ReleaseReason::kPreempted);  // The server re-queues us.
+    // Async-signal context: no mu_. The server thread re-queues us.
+    ReleaseServer(*w.server.load(std::memory_order_relaxed), w,
+                  ReleaseReason::kPreempted);
     backend_->WaitForDispatch(w);
     return;
   }
@@ -755,8 +789,10 @@ void Core::WatchRunningWorkers() {
         if (w->dispatch_seq.load(std::memory_order_relaxed) == seq &&
             w->state.compare_exchange_strong(expected, WorkerState::kLost,
                                              std::memory_order_acq_rel)) {
+          running_.fetch_sub(1, std::memory_order_acq_rel);
           detected_.fetch_add(1, std::memory_order_relaxed);
-          ReleaseServer(*w, ReleaseReason::kLost);
+          ReleaseServer(*w->server.load(std::memory_order_relaxed), *w,
+                        ReleaseReason::kLost);
         }
       }
     } else {

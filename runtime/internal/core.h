@@ -69,17 +69,28 @@ class Core {
   void ServerLoop(Server& s);
   bool NextLocked(Server& s, Worker** w, std::unique_lock<std::mutex>& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Worker* PickNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks `w` RUNNING on `s` (bookkeeping only; does not wake it).
+  void MarkRunning(Server& s, Worker& w);
+  // Server side: runs `w` until the CPU comes back to the server thread.
   void Dispatch(Server& s, Worker& w);
+  // Worker side, after leaving kRunning: pools (kDone) or queues (kYield)
+  // `from`, then starts the next runnable worker on `s` directly, or wakes
+  // the server thread if there is none.
+  void HandOff(Server& s, Worker& from, ReleaseReason reason);
 
   // Worker thread.
   static void* WorkerMain(void* arg);
   void WorkerLoop(Worker& w);
   void RunTask(Worker& w);
-  void ReleaseServer(Worker& w, ReleaseReason reason);
+  // Gives `s` back to its server thread (async-signal-safe).
+  void ReleaseServer(Server& s, Worker& w, ReleaseReason reason);
 
   // Queues and pools (mu_ held).
-  void PushIdleLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PushResumedLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushIdleLocked(Worker& w, bool wake_server = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushResumedLocked(Worker& w, bool wake_server = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -48,6 +48,8 @@ void FallbackBackend::SwitchTo(Server& server, Worker& worker) {
   }
 }
 
+void FallbackBackend::StartOnThisCpu(Worker& next) { next.parker.Unpark(); }
+
 void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
 
 void FallbackBackend::WaitForDispatch(Worker& worker) {

@@ -22,6 +22,7 @@ class FallbackBackend final : public Backend {
   absl::Status AttachWorker(Worker& worker) override;
   void DetachWorker(Worker& worker) override;
   void SwitchTo(Server& server, Worker& worker) override;
+  void StartOnThisCpu(Worker& next) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;
   void Interrupt(Worker& worker) override;

@@ -13,9 +13,9 @@ struct Worker;
 
 // Why a worker left its server's CPU.
 enum class ReleaseReason : uint32_t {
-  kDone,       // Task finished; the server returns the worker to the pool.
-  kBlocked,    // BlockingScope entered; the worker re-queues itself later.
-  kYield,      // Voluntary yield; the worker re-queues itself.
+  kDone,       // Task finished (the worker pooled itself), nothing to run.
+  kBlocked,    // BlockingScope entered, nothing else to run.
+  kYield,      // Voluntary yield (the worker queued itself first).
   kPreempted,  // Time slice expired; the server re-queues the worker.
   kLost,       // Monitor saw it asleep outside a scope.
 };
@@ -28,6 +28,7 @@ struct Server {
   Parker parker;                          // Sleeps here when idle / waiting.
   std::atomic<Worker*> current{nullptr};  // Worker holding this CPU.
   std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
+  std::atomic<Worker*> released{nullptr};  // Who released it last.
 };
 
 }  // namespace umcg_rpc::runtime::internal
