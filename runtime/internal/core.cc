@@ -25,6 +25,14 @@ namespace {
 
 int64_t ToNanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 
+// A broken scheduler invariant is a bug in this file: fail loudly.
+void CheckInvariant(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "umcg-rpc runtime: invariant violated: %s\n", what);
+    std::abort();
+  }
+}
+
 // The CPUs this process may run on, in order.
 std::vector<int> AllowedCpus() {
   std::vector<int> cpus;
@@ -226,7 +234,10 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     std::lock_guard<std::mutex> lock(mu_);
     draining_ = false;
     exit_ = true;
-    for (Server* s : idle_servers_) s->parker.Unpark();
+    for (Server* s : idle_servers_) {
+      s->idle = false;
+      s->parker.Unpark();
+    }
     idle_servers_.clear();
   }
   for (auto& s : servers_) s->thread.join();
@@ -246,6 +257,8 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
 // Queues.
 
 void Core::PushIdleLocked(Worker& w, bool wake_server) {
+  CheckInvariant(!w.in_idle && !w.in_resumed, "worker queued twice (idle)");
+  w.in_idle = true;
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
   idle_workers_.push_back(&w);
@@ -309,6 +322,8 @@ void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
 }
 
 void Core::PushResumedLocked(Worker& w, bool wake_server) {
+  CheckInvariant(!w.in_idle && !w.in_resumed, "worker queued twice (resumed)");
+  w.in_resumed = true;
   w.next = nullptr;
   if (resumed_tail_ == nullptr) {
     resumed_head_ = &w;
@@ -323,6 +338,7 @@ void Core::PushResumedLocked(Worker& w, bool wake_server) {
 Worker* Core::PopResumedLocked() {
   Worker* w = resumed_head_;
   if (w == nullptr) return nullptr;
+  w->in_resumed = false;
   resumed_head_ = w->next;
   if (resumed_head_ == nullptr) resumed_tail_ = nullptr;
   w->next = nullptr;
@@ -334,6 +350,7 @@ void Core::WakeIdleServerLocked() {
   if (idle_servers_.empty()) return;
   Server* s = idle_servers_.back();
   idle_servers_.pop_back();
+  s->idle = false;
   s->parker.Unpark();
 }
 
@@ -400,6 +417,7 @@ Worker* Core::PickNextLocked() {
   if (!task_ready) return nullptr;
   Worker* w = idle_workers_.back();
   idle_workers_.pop_back();
+  w->in_idle = false;
   w->runnable_since_ns = tasks_head_->enqueue_ns;
   w->task = PopTaskLocked();
   return w;
@@ -411,14 +429,22 @@ bool Core::NextLocked(Server& s, Worker** w,
     *w = PickNextLocked();
     if (*w != nullptr) return true;
     if (exit_) return false;
+    s.idle = true;
     idle_servers_.push_back(&s);
-    lock.unlock();
-    s.parker.Park();
-    lock.lock();
+    // Park until popped from idle_servers_: a token left over from an
+    // earlier release must not make us leave while still listed as idle.
+    while (s.idle) {
+      lock.unlock();
+      s.parker.Park();
+      lock.lock();
+    }
   }
 }
 
 void Core::MarkRunning(Server& s, Worker& w) {
+  CheckInvariant(
+      w.state.load(std::memory_order_relaxed) != WorkerState::kRunning,
+      "dispatching a worker that is already RUNNING");
   RecordDelay(w.runnable_since_ns);
   w.server.store(&s, std::memory_order_relaxed);
   w.dispatch_ns.store(MonotonicNanos(), std::memory_order_relaxed);
@@ -516,7 +542,7 @@ void Core::WorkerLoop(Worker& w) {
     PushIdleLocked(w);
   }
   while (true) {
-    backend_->WaitForDispatch(w);
+    AwaitDispatch(w);
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
   }
@@ -575,6 +601,15 @@ void Core::RunTask(Worker& w) {
   PushIdleLocked(w);
 }
 
+void Core::AwaitDispatch(Worker& w) {
+  backend_->WaitForDispatch(w);
+  // Acknowledge: from here on this dispatch runs task code, and the monitor
+  // may judge it. Before this, a worker that the OS has not scheduled yet
+  // would look "asleep" and be wrongly declared lost.
+  w.ack_seq.store(w.dispatch_seq.load(std::memory_order_relaxed),
+                  std::memory_order_release);
+}
+
 void Core::ReleaseServer(Server& s, Worker& w, ReleaseReason reason) {
   s.released.store(&w, std::memory_order_relaxed);
   s.reason.store(reason, std::memory_order_relaxed);
@@ -607,7 +642,7 @@ void Core::ExitBlocking(Worker& w) {
     std::lock_guard<std::mutex> lock(mu_);
     PushResumedLocked(w);
   }
-  backend_->WaitForDispatch(w);
+  AwaitDispatch(w);
 }
 
 void Core::Yield(Worker& w) {
@@ -630,7 +665,7 @@ void Core::Yield(Worker& w) {
       return;
     }
   }
-  backend_->WaitForDispatch(w);
+  AwaitDispatch(w);
 }
 
 void Core::EndNoPreempt(Worker& w) {
@@ -658,13 +693,13 @@ void Core::OnPreemptSignal(Worker& w) {
     // Async-signal context: no mu_. The server thread re-queues us.
     ReleaseServer(*w.server.load(std::memory_order_relaxed), w,
                   ReleaseReason::kPreempted);
-    backend_->WaitForDispatch(w);
+    AwaitDispatch(w);
     return;
   }
   if (expected == WorkerState::kLost &&
       w.state.compare_exchange_strong(expected, WorkerState::kReclaimed,
                                       std::memory_order_acq_rel)) {
-    backend_->WaitForDispatch(w);  // The monitor re-queues us.
+    AwaitDispatch(w);  // The monitor re-queues us.
   }
 }
 
@@ -768,6 +803,8 @@ void Core::WatchRunningWorkers() {
     const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
     const int64_t now = MonotonicNanos();
     const int64_t age = now - w->dispatch_ns.load(std::memory_order_relaxed);
+    // Not yet running its dispatch (still waking up): nothing to judge.
+    if (w->ack_seq.load(std::memory_order_acquire) != seq) continue;
     if (seq != w->mon_seq) {
       w->mon_seq = seq;
       w->mon_sleep_since_ns = 0;

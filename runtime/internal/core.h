@@ -83,6 +83,8 @@ class Core {
   static void* WorkerMain(void* arg);
   void WorkerLoop(Worker& w);
   void RunTask(Worker& w);
+  // Worker side: waits until dispatched (async-signal-safe).
+  void AwaitDispatch(Worker& w);
   // Gives `s` back to its server thread (async-signal-safe).
   void ReleaseServer(Server& s, Worker& w, ReleaseReason reason);
 

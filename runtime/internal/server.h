@@ -29,6 +29,7 @@ struct Server {
   std::atomic<Worker*> current{nullptr};  // Worker holding this CPU.
   std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
   std::atomic<Worker*> released{nullptr};  // Who released it last.
+  bool idle = false;                       // In idle_servers_ (core mutex).
 };
 
 }  // namespace umcg_rpc::runtime::internal

@@ -41,10 +41,13 @@ struct Worker {
   std::atomic<bool> exit{false};         // Set to retire the thread.
   std::shared_ptr<TaskState> task;       // Guarded by the core mutex.
   Worker* next = nullptr;                // Resumed-queue link (core mutex).
+  bool in_idle = false;                  // In the idle stack (core mutex).
+  bool in_resumed = false;               // In the resumed queue (core mutex).
   int64_t idle_since_ns = 0;             // Core mutex.
   int64_t runnable_since_ns = 0;         // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};
+  std::atomic<uint64_t> ack_seq{0};  // Last dispatch_seq the worker saw.
   // Preemption masking, touched only by this worker's thread and its
   // signal handler.
   std::atomic<int> no_preempt{0};

@@ -38,6 +38,9 @@ TEST(StressTest, RandomizedMix) {
     o.max_workers = absl::Uniform(gen, 2, 32);
     o.time_slice = absl::Milliseconds(absl::Uniform(gen, 1, 10));
     o.block_threshold = absl::Milliseconds(absl::Uniform(gen, 1, 5));
+    // Often retire idle workers mid-run, to race retirement with dispatch.
+    o.worker_idle_timeout =
+        absl::Bernoulli(gen, 0.5) ? absl::Milliseconds(1) : absl::Seconds(5);
     SCOPED_TRACE(::testing::Message() << "servers=" << o.servers
                                       << " max_workers=" << o.max_workers);
     auto s = MakeScheduler(o);
