@@ -369,9 +369,13 @@ static void block_test(enum block_op op)
 		CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
 		if (fd < 0)
 			return;
-		for (int i = 0; i < 8192; i++)
-			if (write(fd, "q", 1) != 1)
+		{
+			static char buf[8192];
+
+			memset(buf, 'q', sizeof(buf));
+			if (write(fd, buf, sizeof(buf)) != sizeof(buf))
 				abort();
+		}
 		close(fd);
 		/* Re-open: no pages cached for this new open with cache=none. */
 		fd = open(path, O_RDONLY);
@@ -432,7 +436,7 @@ static void block_test(enum block_op op)
 	r = server_run(&s, w);
 	CHECK(r == 0, "server_run %d", r);
 	pthread_join(w->thread, NULL);
-	CHECK(c.op_done && c.result == 0, "op result %ld", c.result);
+	CHECK(c.op_done && c.result == (op == OP_PIPE ? 1 : 0), "op result %ld", c.result);
 	pthread_join(helper, NULL);
 	CHECK_OK(sys_umcg_ctl(UMCG_CTL_UNREGISTER, NULL));
 }
@@ -500,8 +504,7 @@ static volatile int b_ran;
 
 static void *switch_a(struct worker *w)
 {
-	/* A -> B directly; B's server is ours. */
-	__atomic_store_n(&w_b->ut.server_tid, w->ut.server_tid, __ATOMIC_SEQ_CST);
+	/* A -> B directly; the kernel hands our server on to B. */
 	w->ut.next_tid = (uint32_t)w_b->tid;
 	runq_push(w->g, w);
 	if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
@@ -541,6 +544,8 @@ static void t_worker_to_worker(void)
 	/* B finished (unregister woke us). A is on our run queue. */
 	pthread_join(w_b->thread, NULL);
 	CHECK(b_ran, "B never ran");
+	CHECK(w_b->ut.server_tid == (uint32_t)s.tid, "B's server_tid %u, want %d",
+	      w_b->ut.server_tid, s.tid);
 	CHECK(runq_pop(&g) == a, "A not queued");
 	CHECK(server_run(&s, a) == 0, "run A again");
 	pthread_join(a->thread, NULL);
@@ -619,9 +624,8 @@ static void on_sigusr1(int sig)
 
 static void *spin_worker(struct worker *w)
 {
-	w->iterations = 0;
 	while (!spin_stop)
-		w->iterations++;
+		__atomic_fetch_add(&w->iterations, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -844,39 +848,82 @@ static void t_foreign_tid(void)
 /* ---- review point 7: a worker holding a kernel lock ------------------------- */
 
 /*
- * The worker blocks in a page fault (userfaultfd) inside pipe_read(), i.e.
- * while holding the pipe's mutex. User space then misbehaves: its server
- * never runs the worker again, and the state word is scribbled on. Once
- * the fault is resolved, the worker must leave the kernel (dropping the
- * mutex) before it parks, so a bystander process can use the pipe.
+ * In a child process, a worker blocks in a page fault (userfaultfd) inside
+ * pipe_read(), i.e. while holding the pipe's mutex. Its server is woken;
+ * user space then misbehaves: the server never runs the worker again. The
+ * fault is resolved. The worker must finish pipe_read() (dropping the
+ * mutex) and leave the kernel before it parks, so that
+ *  - another thread of the child can take the mmap lock (mmap/munmap), and
+ *  - a bystander process (the parent) can use the pipe.
+ * With waiting inside the scheduler callback (UMCG v0.5), the worker would
+ * park holding the pipe mutex and the bystander would hang.
  */
 static int *lock_fds;
-static char *lock_area;
+static int lock_status;
+static struct block_ctx lock_ctx;
+static struct worker *lock_worker;
 
 static void *lock_reader(struct worker *w)
 {
 	(void)w;
 	/* Faults on the destination while holding pipe->mutex. */
-	if (read(lock_fds[0], lock_area, 4) != 4)
+	if (read(lock_fds[0], lock_ctx.uffd_area, 4) != 4)
 		_exit(30);
+	return NULL;
+}
+
+static void *lock_resolver(void *arg)
+{
+	struct uffd_msg msg;
+	struct uffdio_copy copy;
+	static char page[4096] __attribute__((aligned(4096)));
+	struct pollfd pfd = { .fd = lock_ctx.uffd, .events = POLLIN };
+	void *m;
+	int i;
+
+	(void)arg;
+	if (poll(&pfd, 1, 10000) != 1 || read(lock_ctx.uffd, &msg, sizeof(msg)) != sizeof(msg))
+		_exit(40);
+	sleep_ms(100);
+	if (write(lock_status, "B", 1) != 1)
+		_exit(41);
+	copy.dst = msg.arg.pagefault.address & ~4095ull;
+	copy.src = (uintptr_t)page;
+	copy.len = 4096;
+	copy.mode = 0;
+	if (ioctl(lock_ctx.uffd, UFFDIO_COPY, &copy))
+		_exit(42);
+	/* The worker must now park at return to user mode, holding nothing. */
+	for (i = 0; i < 5000 && state_of(&lock_worker->ut) != UMCG_TASK_IDLE; i++)
+		sleep_ms(1);
+	if (write(lock_status, state_of(&lock_worker->ut) == UMCG_TASK_IDLE ? "P" : "R", 1) != 1)
+		_exit(43);
+	/* The mmap lock is free. */
+	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || munmap(m, 4096))
+		_exit(44);
+	if (write(lock_status, "M", 1) != 1)
+		_exit(45);
+	return NULL;
+}
+
+static void *bystander_write(void *arg)
+{
+	int fd = *(int *)arg;
+
+	if (write(fd, "wxyz", 4) != 4)
+		abort();
 	return NULL;
 }
 
 static void t_lock_holder(void)
 {
-	int fds[2], i;
+	int fds[2], st[2];
 	pid_t pid;
 	int status;
-	static struct block_ctx c;
 
-	if (pipe(fds))
+	if (pipe(fds) || pipe(st))
 		abort();
-	memset(&c, 0, sizeof(c));
-	if (setup_uffd(&c)) {
-		tap_diag("userfaultfd: %s", strerror(errno));
-		tap_failed++;
-		return;
-	}
 	if (write(fds[1], "abcd", 4) != 4)
 		abort();
 
@@ -884,56 +931,61 @@ static void t_lock_holder(void)
 	if (pid == 0) {
 		static struct group g;
 		static struct server s;
-		struct worker *w;
+		pthread_t res;
+
+		if (setup_uffd(&lock_ctx))
+			_exit(29);
+		lock_fds = fds;
+		lock_status = st[1];
 		group_init(&g);
 		s.g = &g;
 		if (server_register(&s))
 			_exit(31);
-		lock_fds = fds;
-		lock_area = c.uffd_area;
-		w = worker_new(&g, lock_reader, NULL);
+		lock_worker = worker_new(&g, lock_reader, NULL);
 		while (!__atomic_load_n(&g.idle_head, __ATOMIC_SEQ_CST))
 			sleep_ms(1);
 		drain_idle_list(&g);
 		runq_pop(&g);
-		server_run(&s, w);
-		if (state_of(&w->ut) != UMCG_TASK_BLOCKED)
+		pthread_create(&res, NULL, lock_resolver, NULL);
+		server_run(&s, lock_worker);
+		if (state_of(&lock_worker->ut) != UMCG_TASK_BLOCKED)
 			_exit(32);
-		/* Misbehave: claim the blocked worker is IDLE and LOCKED... */
-		__atomic_store_n(&w->ut.state, UMCG_TASK_IDLE, __ATOMIC_SEQ_CST);
-		/* ...and never run it again. */
+		/* Misbehave: never run the worker again, never look at it. */
 		for (;;)
 			pause();
 	}
-	/* Resolve the fault from here, after the worker blocked. */
 	{
-		struct uffd_msg msg;
-		struct uffdio_copy copy;
-		static char page[4096] __attribute__((aligned(4096)));
-		struct pollfd pfd = { .fd = c.uffd, .events = POLLIN };
+		struct pollfd pfd = { .fd = st[0], .events = POLLIN };
+		char got[4] = "";
+		int i;
 
-		CHECK(poll(&pfd, 1, 10000) == 1, "no fault seen");
-		if (read(c.uffd, &msg, sizeof(msg)) != sizeof(msg))
-			abort();
-		sleep_ms(100);
-		copy.dst = msg.arg.pagefault.address & ~4095ull;
-		copy.src = (uintptr_t)page;
-		copy.len = 4096;
-		copy.mode = 0;
-		CHECK_OK(ioctl(c.uffd, UFFDIO_COPY, &copy));
+		for (i = 0; i < 3; i++) {
+			CHECK(poll(&pfd, 1, 10000) == 1, "child progress stalled at step %d", i);
+			if (read(st[0], &got[i], 1) != 1)
+				break;
+		}
+		CHECK(!strcmp(got, "BPM"), "child steps: '%s' (want BPM: blocked, parked, mmap ok)", got);
 	}
-	/* The bystander (us): the pipe must be usable within a short time. */
+	/* The bystander: the pipe must be usable although the worker never ran again. */
 	{
-		struct pollfd pfd = { .fd = fds[1], .events = POLLOUT };
+		pthread_t th;
 		uint64_t t0 = now_ns();
-		char buf[4];
+		char buf[8];
+		int i;
 
-		for (i = 0; i < 3; i++)
-			CHECK(write(fds[1], "wxyz", 4) == 4, "write");
-		CHECK(poll(&pfd, 1, 5000) == 1, "pipe not writable");
-		fcntl(fds[0], F_SETFL, O_NONBLOCK);
-		CHECK(read(fds[0], buf, 4) == 4, "pipe read by bystander: %s", strerror(errno));
-		CHECK(now_ns() - t0 < 5000000000ull, "bystander waited too long");
+		pthread_create(&th, NULL, bystander_write, &fds[1]);
+		for (i = 0; i < 5000; i++) {
+			struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+
+			if (poll(&pfd, 1, 1) == 1)
+				break;
+		}
+		CHECK(i < 5000, "bystander write did not complete in 5 s");
+		if (i < 5000) {
+			pthread_join(th, NULL);
+			CHECK(read(fds[0], buf, 4) == 4 && !memcmp(buf, "wxyz", 4), "bystander read");
+		}
+		tap_diag("bystander used the pipe after %.1f ms", (now_ns() - t0) / 1e6);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
@@ -998,7 +1050,7 @@ static const struct test tests[] = {
 
 int main(int argc, char **argv)
 {
-	self_exe = argv[0];
+	self_exe = "/proc/self/exe";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--exec-child"))
 		return exec_child_main();

@@ -96,11 +96,11 @@ int main(int argc, char **argv)
 	struct worker **workers = calloc(nworkers, sizeof(*workers));
 	struct wstate *ws = calloc(nworkers, sizeof(*ws));
 	pthread_t *echo = calloc(nworkers, sizeof(*echo));
-	struct sigaction sa = { .sa_handler = on_sig };
+	struct sigaction sa = { .sa_handler = on_sig, .sa_flags = SA_RESTART };
 	long *last = calloc(nworkers, sizeof(*last));
 	uint64_t t_end, t_last_progress;
 	long preempts = 0, total = 0;
-	int i, stalled_for = 0;
+	int i, stalled_for = 0, ticks = 0;
 	unsigned int seed = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -146,6 +146,14 @@ int main(int argc, char **argv)
 				last[i] = it;
 			}
 			stalled_for = progressed ? 0 : stalled_for + 1;
+			if (++ticks % 10 == 0) {
+				long sum = 0;
+
+				for (i = 0; i < nworkers; i++)
+					sum += last[i];
+				tap_diag("t=%ds: %ld operations, %d/%d workers progressed in the last second",
+					 ticks, sum, progressed, nworkers);
+			}
 			if (stalled_for >= 15) {
 				tap_diag("no worker made progress for 15 s");
 				for (i = 0; i < nworkers; i++)

@@ -165,6 +165,7 @@ struct worker {
 	void *arg;
 	long iterations;
 	volatile int done;
+	volatile int yielded;		/* set by worker_yield() */
 };
 
 #define MAX_RUNQ 256
@@ -256,7 +257,7 @@ static inline int server_run(struct server *s, struct worker *w)
 {
 	long r;
 
-	__atomic_store_n(&w->ut.server_tid, (uint32_t)s->tid, __ATOMIC_SEQ_CST);
+	/* The kernel sets w->ut.server_tid once the switch claimed w. */
 	s->ut.next_tid = (uint32_t)w->tid;
 	if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
 		return -EPROTO;
@@ -268,7 +269,7 @@ static inline int server_run(struct server *s, struct worker *w)
 		state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
 		return -e;
 	}
-	s->g->switches++;
+	__atomic_fetch_add(&s->g->switches, 1, __ATOMIC_RELAXED);
 	/*
 	 * Spurious wake-ups (a stale idle-server slot) are possible: while
 	 * the worker is still RUNNING, wait for it to stop.
@@ -280,6 +281,11 @@ static inline int server_run(struct server *s, struct worker *w)
 		r = sys_umcg_wait(0, now_ns() + 20000000ull);
 		if (r && errno != ETIMEDOUT)
 			break;
+	}
+	/* A worker that yielded to us goes back on the run queue. */
+	if (w->yielded && state_of(&w->ut) == UMCG_TASK_IDLE) {
+		w->yielded = 0;
+		runq_push(s->g, w);
 	}
 	return 0;
 }
@@ -389,17 +395,24 @@ static inline struct worker *worker_new(struct group *g, void *(*fn)(struct work
 	return w;
 }
 
-/* A worker gives its CPU back to its server and waits to be run again. */
+/*
+ * A worker gives its CPU back to its server and waits to be run again.
+ * It must not make itself runnable (visible to other servers) before it
+ * has switched away: another server could run it in between. The server
+ * it switches to requeues it (see server_run()).
+ */
 static inline long worker_yield(struct worker *w)
 {
 	long r;
 
-	runq_push(w->g, w);
+	w->yielded = 1;
 	w->ut.next_tid = w->ut.server_tid;
-	/* A preemption request may race with us: we are yielding anyway. */
+	/* A pending preemption request is moot: we are yielding anyway. */
 	if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE) &&
-	    !state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED, UMCG_TASK_IDLE))
+	    !state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED, UMCG_TASK_IDLE)) {
+		w->yielded = 0;
 		return -EPROTO;
+	}
 	r = sys_umcg_wait(0, 0);
 	return r ? -errno : 0;
 }

@@ -174,10 +174,15 @@ struct umcg_task {
 	 * @server_tid: for a worker, the tid of the server currently running
 	 * it (the server that sleeps in umcg_wait() while the worker runs).
 	 *
-	 * Written by user space (by the server, before it switches to the
-	 * worker). Read by the kernel when the worker blocks, is preempted,
-	 * exits or unregisters, to wake that server on the current CPU.
-	 * Unused (must be 0) for servers.
+	 * Written by the kernel in umcg_wait() when it switches to this worker,
+	 * just before it moves the worker IDLE -> RUNNING: the caller's tid if
+	 * the caller is a server, the caller's own server_tid if the caller is
+	 * a worker. User space may write it too (e.g. before a WAKE_ONLY wake).
+	 * A worker must be in at most one run queue: if two servers switch to
+	 * it at once, one gets EAGAIN but may have overwritten this field.
+	 * Read by the kernel when the worker blocks, is preempted, exits or
+	 * unregisters, to wake that server on the current CPU. Must be 0 at
+	 * registration of a server.
 	 */
 	__u32	server_tid;
 

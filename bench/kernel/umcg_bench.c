@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Context-switch round trip between two threads, three ways:
+ *   umcg   - a UMCG server runs a worker, the worker switches straight back
+ *            (umcg_wait with next_tid on both sides, same CPU)
+ *   futex  - FUTEX_WAKE + FUTEX_WAIT ping-pong (free placement, and both
+ *            threads pinned to one CPU)
+ *   pipe   - one-byte ping-pong over two pipes (free, and pinned)
+ * Prints ns per round trip and the ratios to the UMCG round trip.
+ *
+ *   umcg_bench [ROUND_TRIPS]   (default 20000)
+ */
+#include "../../kernel/selftests/umcg_test.h"
+
+#include <linux/futex.h>
+#include <sched.h>
+
+static long rounds;
+
+/* ---- UMCG ---- */
+
+static void *umcg_pong(struct worker *w)
+{
+	for (long i = 0; i < rounds; i++) {
+		w->ut.next_tid = w->ut.server_tid;
+		if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
+			abort();
+		if (sys_umcg_wait(0, 0))
+			abort();
+	}
+	return NULL;
+}
+
+static double bench_umcg(void)
+{
+	static struct group g;
+	static struct server s;
+	struct worker *w;
+	uint64_t t0, t1;
+
+	group_init(&g);
+	s.g = &g;
+	if (server_register(&s))
+		abort();
+	w = worker_new(&g, umcg_pong, NULL);
+	while (!__atomic_load_n(&g.idle_head, __ATOMIC_SEQ_CST))
+		sleep_ms(1);
+	drain_idle_list(&g);
+	runq_pop(&g);
+	server_run(&s, w);	/* warm-up: first switch */
+	t0 = now_ns();
+	for (long i = 1; i < rounds; i++)
+		server_run(&s, w);
+	t1 = now_ns();
+	server_run(&s, w);	/* let it finish */
+	pthread_join(w->thread, NULL);
+	sys_umcg_ctl(UMCG_CTL_UNREGISTER, NULL);
+	return (double)(t1 - t0) / (rounds - 1);
+}
+
+/* ---- futex ---- */
+
+static uint32_t fx[2];
+static int pin_cpu = -1;
+
+static void pin(void)
+{
+	cpu_set_t set;
+
+	if (pin_cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(pin_cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void fx_wait(uint32_t *w)
+{
+	while (!__atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+static void fx_wake(uint32_t *w)
+{
+	__atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *futex_pong(void *arg)
+{
+	(void)arg;
+	pin();
+	for (long i = 0; i < rounds; i++) {
+		fx_wait(&fx[0]);
+		fx_wake(&fx[1]);
+	}
+	return NULL;
+}
+
+static double bench_futex(int cpu)
+{
+	pthread_t th;
+	uint64_t t0;
+
+	pin_cpu = cpu;
+	fx[0] = fx[1] = 0;
+	pin();
+	pthread_create(&th, NULL, futex_pong, NULL);
+	t0 = now_ns();
+	for (long i = 0; i < rounds; i++) {
+		fx_wake(&fx[0]);
+		fx_wait(&fx[1]);
+	}
+	t0 = now_ns() - t0;
+	pthread_join(th, NULL);
+	return (double)t0 / rounds;
+}
+
+/* ---- pipe ---- */
+
+static int p1[2], p2[2];
+
+static void *pipe_pong(void *arg)
+{
+	char c;
+
+	(void)arg;
+	pin();
+	for (long i = 0; i < rounds; i++)
+		if (read(p1[0], &c, 1) != 1 || write(p2[1], &c, 1) != 1)
+			abort();
+	return NULL;
+}
+
+static double bench_pipe(int cpu)
+{
+	pthread_t th;
+	uint64_t t0;
+	char c = 'x';
+
+	pin_cpu = cpu;
+	if (pipe(p1) || pipe(p2))
+		abort();
+	pin();
+	pthread_create(&th, NULL, pipe_pong, NULL);
+	t0 = now_ns();
+	for (long i = 0; i < rounds; i++)
+		if (write(p1[1], &c, 1) != 1 || read(p2[0], &c, 1) != 1)
+			abort();
+	t0 = now_ns() - t0;
+	pthread_join(th, NULL);
+	close(p1[0]); close(p1[1]); close(p2[0]); close(p2[1]);
+	return (double)t0 / rounds;
+}
+
+static void unpin(void)
+{
+	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	for (long i = 0; i < n; i++)
+		CPU_SET(i, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+int main(int argc, char **argv)
+{
+	double umcg, futex_free, futex_pinned, pipe_free, pipe_pinned;
+
+	rounds = argc > 1 ? atol(argv[1]) : 20000;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (umcg_discover()) {
+		fprintf(stderr, "umcg_bench: no UMCG in this kernel\n");
+		return 1;
+	}
+	printf("umcg_bench: %ld round trips each, %ld CPUs\n", rounds,
+	       sysconf(_SC_NPROCESSORS_ONLN));
+	umcg = bench_umcg();
+	futex_free = bench_futex(-1);
+	futex_pinned = bench_futex(0);
+	unpin();
+	pipe_free = bench_pipe(-1);
+	pipe_pinned = bench_pipe(0);
+	unpin();
+	printf("%-28s %10.0f ns\n", "umcg_wait switch round trip", umcg);
+	printf("%-28s %10.0f ns   ratio %.2fx\n", "futex ping-pong (2 CPUs)", futex_free, futex_free / umcg);
+	printf("%-28s %10.0f ns   ratio %.2fx\n", "futex ping-pong (1 CPU)", futex_pinned, futex_pinned / umcg);
+	printf("%-28s %10.0f ns   ratio %.2fx\n", "pipe ping-pong (2 CPUs)", pipe_free, pipe_free / umcg);
+	printf("%-28s %10.0f ns   ratio %.2fx\n", "pipe ping-pong (1 CPU)", pipe_pinned, pipe_pinned / umcg);
+	printf("RESULT umcg_ns=%.0f futex_ns=%.0f futex_pinned_ns=%.0f pipe_ns=%.0f pipe_pinned_ns=%.0f "
+	       "futex_ratio=%.2f pipe_ratio=%.2f\n", umcg, futex_free, futex_pinned, pipe_free,
+	       pipe_pinned, futex_free / umcg, pipe_free / umcg);
+	return 0;
+}
