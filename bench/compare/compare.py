@@ -152,6 +152,7 @@ class Server:
 class Harness:
     def __init__(self, opts):
         self.opts = opts
+        self.results = {"saturation": {}, "runs": [], "failures": []}
         build = opts.build
         self.server_bin = os.path.join(build, "server/umcg-rpc-server")
         self.loadgen_bin = os.path.join(build, "bench/loadgen/umcg-rpc-loadgen")
@@ -220,7 +221,8 @@ class Harness:
         results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                    "host": os.uname().nodename, "kernel": os.uname().release,
                    "cpus": os.cpu_count(), "options": vars(self.opts),
-                   "saturation": {}, "runs": []}
+                   "saturation": {}, "runs": [], "failures": []}
+        self.results = results
         self.downstream = Server(self.server_bin, ["--mode=threadpool", "--threads=1024",
                                                    "--max-inflight=100000"])
         try:
@@ -244,7 +246,15 @@ class Harness:
                     for frac in self.opts.loads:
                         order = self.modes if rep % 2 == 0 else list(reversed(self.modes))
                         for m in order:
-                            r = self.measured_run(m, w, max(1.0, ref * frac))
+                            try:
+                                r = self.measured_run(m, w, max(1.0, ref * frac))
+                            except RuntimeError as e:
+                                # Record it, say so, and go on with the rest.
+                                log("  %-14s load %.2f FAILED: %s" % (m.name, frac, e))
+                                results["failures"].append({"mode": m.name, "workload": w,
+                                                            "load_fraction": frac,
+                                                            "error": str(e)})
+                                continue
                             r.update(load_fraction=frac, repeat=rep)
                             results["runs"].append(r)
                             log("  %-14s load %.2f (%6.0f rps): p99 %9.0f us, %6.0f rps ok, %d errors"
@@ -335,6 +345,13 @@ def write_table(results, path):
                 m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), running, m("cpu_s"),
                 m("context_switches"), m("peak_rss_mib")))
         lines.append("")
+    if results.get("failures"):
+        lines += ["## Failed runs", ""]
+        for f in results["failures"]:
+            lines.append("- %s %s load %s: %s" % (
+                f.get("workload", ""), f.get("mode", ""), f.get("load_fraction", ""),
+                f["error"].splitlines()[0] if f["error"] else ""))
+        lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -399,7 +416,14 @@ def main():
     out = opts.out or os.path.join(
         "bench/compare/results", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
-    results = Harness(opts).run()
+    harness = Harness(opts)
+    try:
+        results = harness.run()
+    except (RuntimeError, KeyboardInterrupt) as e:
+        # Keep what was measured before the failure.
+        log("harness stopped early: %s" % e)
+        results = harness.results
+        results["failures"].append({"error": "harness stopped: %s" % e})
     results["command"] = " ".join(["bench/compare/run"] + sys.argv[1:])
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)

@@ -190,11 +190,13 @@ class UnaryCall final : public CallBase {
           &finish_event_);
       return;
     }
+    server.HandlerStarting();
     if (absl::Status s = server.executor().Execute([this] { Handle(); });
         !s.ok()) {
       server.limiter().Release();
       server.RecordOutcome(false);
       responder_.FinishWithError(ToGrpcStatus(s), &finish_event_);
+      server.HandlerDone();
     }
   }
 
@@ -212,6 +214,7 @@ class UnaryCall final : public CallBase {
     } else {
       responder_.FinishWithError(status, &finish_event_);
     }
+    server.HandlerDone();  // Last touch of the server by this handler.
   }
 
   void OnFinish(bool /*ok*/) { Unref(); }
@@ -335,6 +338,16 @@ AsyncServerStats AsyncServer::stats() const {
   return stats;
 }
 
+void AsyncServer::HandlerStarting() {
+  absl::MutexLock lock(&handlers_mu_);
+  ++active_handlers_;
+}
+
+void AsyncServer::HandlerDone() {
+  absl::MutexLock lock(&handlers_mu_);
+  --active_handlers_;
+}
+
 void AsyncServer::RecordOutcome(bool ok) {
   (ok ? succeeded_ : failed_).fetch_add(1, std::memory_order_relaxed);
 }
@@ -373,6 +386,18 @@ uint64_t AsyncServer::Shutdown(absl::Duration grace) {
         "the server is shutting down and its grace period ran out"));
   }
   stopper.join();
+  // grpc::Server::Shutdown does not wait for handlers that have not run
+  // yet (queued on a thread pool or on the runtime, their calls already
+  // cancelled inside gRPC): they still touch their call objects and the
+  // completion queues, so wait for every one of them (all cancelled by now
+  // if the grace ran out, so they return at once).
+  {
+    absl::MutexLock lock(&handlers_mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handlers_mu_) {
+      return active_handlers_ == 0;
+    };
+    handlers_mu_.Await(absl::Condition(&idle));
+  }
   for (auto& worker : workers_) worker->ShutdownAndJoin();
   return cancelled;
 }

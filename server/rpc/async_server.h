@@ -83,6 +83,10 @@ class AsyncServer {
 
   // Internal to the call objects: records the outcome of one call.
   void RecordOutcome(bool ok);
+  // Internal to the call objects: a handler was handed to the executor, and
+  // it has finished with its call (Shutdown waits for every one).
+  void HandlerStarting();
+  void HandlerDone();
   // Internal to the call objects.
   InflightLimiter& limiter() { return limiter_; }
   WorkloadHandlers& handlers() { return handlers_; }
@@ -105,6 +109,8 @@ class AsyncServer {
   bool shut_down_ = false;
   std::atomic<uint64_t> succeeded_{0};
   std::atomic<uint64_t> failed_{0};
+  absl::Mutex handlers_mu_;
+  int64_t active_handlers_ ABSL_GUARDED_BY(handlers_mu_) = 0;
   mutable absl::Mutex cancel_mu_;
   absl::Status cancel_all_reason_ ABSL_GUARDED_BY(cancel_mu_);
 };
