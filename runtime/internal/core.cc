@@ -464,10 +464,12 @@ void Core::Dispatch(Server& s, Worker& w) {
   backend_->SwitchTo(s, w);
 }
 
-void Core::HandOff(Server& s, Worker& from, ReleaseReason reason) {
+void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
+                   std::shared_ptr<TaskState>* finished) {
   Worker* next = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (finished != nullptr) *finished = std::move(from.task);
     if (reason == ReleaseReason::kDone) {
       PushIdleLocked(from, /*wake_server=*/false);
     } else if (reason == ReleaseReason::kYield) {
@@ -580,12 +582,9 @@ void Core::RunTask(Worker& w) {
     FailTask(w.task, std::move(wanted));
   }
   NoPreemptScope no_preempt(&w);
+  // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
+  // is released (never allocate or free under mu_).
   std::shared_ptr<TaskState> finished;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    finished = std::move(w.task);
-  }
-  finished.reset();  // Free outside mu_.
   w.preempt_pending.store(false, std::memory_order_relaxed);
   WorkerState expected = WorkerState::kRunning;
   if (w.state.compare_exchange_strong(expected, WorkerState::kIdle,
@@ -593,12 +592,16 @@ void Core::RunTask(Worker& w) {
     running_.fetch_sub(1, std::memory_order_acq_rel);
     // Pool ourselves and pass the CPU on (possibly to ourselves, for the
     // next queued task: no context switch at all).
-    HandOff(*w.server.load(std::memory_order_relaxed), w, ReleaseReason::kDone);
+    HandOff(*w.server.load(std::memory_order_relaxed), w, ReleaseReason::kDone,
+            &finished);
     return;
   }
   // kLost: no server holds us; pool ourselves.
-  std::lock_guard<std::mutex> lock(mu_);
-  PushIdleLocked(w);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished = std::move(w.task);
+    PushIdleLocked(w);
+  }
 }
 
 void Core::AwaitDispatch(Worker& w) {

@@ -77,7 +77,9 @@ class Core {
   // Worker side, after leaving kRunning: pools (kDone) or queues (kYield)
   // `from`, then starts the next runnable worker on `s` directly, or wakes
   // the server thread if there is none.
-  void HandOff(Server& s, Worker& from, ReleaseReason reason);
+  // With `finished`, also detaches from.task into it under the lock.
+  void HandOff(Server& s, Worker& from, ReleaseReason reason,
+               std::shared_ptr<TaskState>* finished = nullptr);
 
   // Worker thread.
   static void* WorkerMain(void* arg);
