@@ -261,8 +261,17 @@ static inline int server_run(struct server *s, struct worker *w)
 	s->ut.next_tid = (uint32_t)w->tid;
 	if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
 		return -EPROTO;
-	r = sys_umcg_wait(0, 0);
+	/* A generous deadline: nothing legitimate keeps us here for 10 s. */
+	r = sys_umcg_wait(0, now_ns() + 10000000000ull);
 	s->ut.next_tid = 0;
+	if (r && errno == ETIMEDOUT) {
+		tap_diag("server %d: lost wake-up from worker %d: worker state %llx done %d "
+			 "server_tid %u yielded %d", s->tid, w->tid,
+			 (unsigned long long)state_load(&w->ut), w->done, w->ut.server_tid,
+			 w->yielded);
+		tap_failed++;
+		return -ETIMEDOUT;
+	}
 	if (r) {
 		int e = errno;
 
