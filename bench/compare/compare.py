@@ -165,6 +165,10 @@ class Harness:
 
     def start_server(self, mode, workload):
         args = list(mode.args)
+        if workload == "W4":
+            # A tight in-flight limit, so overload is shed with
+            # RESOURCE_EXHAUSTED instead of queueing for seconds.
+            args.append("--max-inflight=256")
         if WORKLOADS[workload][2]:
             args.append("--downstream=" + self.downstream.address())
         return Server(self.server_bin, args)
