@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <future>
 #include <string>
 #include <vector>
@@ -29,7 +30,13 @@ using umcgrpc::v1::RunRequest;
 using umcgrpc::v1::RunResponse;
 using umcgrpc::v1::Workload;
 
-constexpr char kServerBinary[] = UMCG_RPC_SERVER_BINARY;
+// The server under test: $UMCG_RPC_SERVER_BINARY if set (the guest runs
+// put it elsewhere), else the one built next to this test.
+const std::string kServerBinary = [] {
+  const char* env = std::getenv("UMCG_RPC_SERVER_BINARY");
+  return std::string(env != nullptr && *env != '\0' ? env
+                                                     : UMCG_RPC_SERVER_BINARY);
+}();
 
 std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> args) {
   args.insert(args.begin(), {"--listen=127.0.0.1:0", "--cq-threads=2",
