@@ -40,8 +40,10 @@ int Cpus() {
 
 // A scheduler for `kind`, or nullptr with the error reported on `state`.
 std::unique_ptr<Scheduler> MakeScheduler(benchmark::State& state,
-                                         BackendKind kind, int servers) {
+                                         BackendKind kind, int servers,
+                                         bool pin = true) {
   runtime::Options o;
+  o.pin_servers = pin;
   o.backend = kind;
   o.servers = servers;
   o.min_workers = 4;
@@ -56,8 +58,9 @@ std::unique_ptr<Scheduler> MakeScheduler(benchmark::State& state,
 
 // --- Submit-to-run: time from Submit() to the first line of the task. ---
 
-void BM_SubmitToRun_Runtime(benchmark::State& state, BackendKind kind) {
-  auto s = MakeScheduler(state, kind, Cpus());
+void BM_SubmitToRun_Runtime(benchmark::State& state, BackendKind kind,
+                            bool pin) {
+  auto s = MakeScheduler(state, kind, Cpus(), pin);
   if (s == nullptr) return;
   for (auto _ : state) {
     Event done;
@@ -142,8 +145,9 @@ void BM_BlockToHandoff_ThreadWake(benchmark::State& state) {
 
 constexpr int kBatch = 10000;
 
-void BM_ShortTasks_Runtime(benchmark::State& state, BackendKind kind) {
-  auto s = MakeScheduler(state, kind, Cpus());
+void BM_ShortTasks_Runtime(benchmark::State& state, BackendKind kind,
+                           bool pin) {
+  auto s = MakeScheduler(state, kind, Cpus(), pin);
   if (s == nullptr) return;
   for (auto _ : state) {
     std::atomic<int> left{kBatch};
@@ -174,10 +178,15 @@ void BM_ShortTasks_ThreadPool(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
-BENCHMARK_CAPTURE(BM_SubmitToRun_Runtime, fallback, BackendKind::kFallback)
+BENCHMARK_CAPTURE(BM_SubmitToRun_Runtime, fallback, BackendKind::kFallback,
+                  true)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_SubmitToRun_Runtime, kernel, BackendKind::kKernel)
+BENCHMARK_CAPTURE(BM_SubmitToRun_Runtime, fallback_unpinned,
+                  BackendKind::kFallback, false)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_SubmitToRun_Runtime, kernel, BackendKind::kKernel, true)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SubmitToRun_ThreadPool)
@@ -192,9 +201,12 @@ BENCHMARK_CAPTURE(BM_BlockToHandoff_Runtime, kernel, BackendKind::kKernel)
 BENCHMARK(BM_BlockToHandoff_ThreadWake)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_ShortTasks_Runtime, fallback, BackendKind::kFallback)
+BENCHMARK_CAPTURE(BM_ShortTasks_Runtime, fallback, BackendKind::kFallback, true)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_ShortTasks_Runtime, kernel, BackendKind::kKernel)
+BENCHMARK_CAPTURE(BM_ShortTasks_Runtime, fallback_unpinned,
+                  BackendKind::kFallback, false)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_ShortTasks_Runtime, kernel, BackendKind::kKernel, true)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ShortTasks_ThreadPool)->Unit(benchmark::kMillisecond);
 
@@ -232,21 +244,24 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const Pair& p : pairs) {
       auto base = Find(p.baseline);
       if (base == ns_.end()) continue;
-      for (const char* backend : {"fallback", "kernel"}) {
+      for (const char* backend : {"fallback", "fallback_unpinned", "kernel"}) {
         auto rt = Find(absl::StrCat(p.runtime, backend));
         if (rt == ns_.end()) continue;
-        std::printf("  %-26s %-8s %10.2f us vs %10.2f us  ratio %.2f\n", p.what,
-                    backend, rt->second / 1e3, base->second / 1e3,
+        std::printf("  %-26s %-19s %10.2f us vs %10.2f us  ratio %.2f\n",
+                    p.what, backend, rt->second / 1e3, base->second / 1e3,
                     rt->second / base->second);
       }
     }
   }
 
  private:
+  // The run named `prefix`, or `prefix` followed by "/..." (manual_time).
   std::map<std::string, double>::const_iterator Find(
       const std::string& prefix) const {
     for (auto it = ns_.begin(); it != ns_.end(); ++it) {
-      if (it->first.rfind(prefix, 0) == 0) return it;
+      if (it->first == prefix || it->first.rfind(prefix + "/", 0) == 0) {
+        return it;
+      }
     }
     return ns_.end();
   }

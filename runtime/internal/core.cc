@@ -183,6 +183,7 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->fn = std::move(task);
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
+  Server* wake = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // While draining, in-flight tasks may still submit follow-up work.
@@ -198,8 +199,10 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
     PushTaskLocked(t);
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    WakeIdleServerLocked();
+    wake = TakeIdleServerLocked();
   }
+  // Wake outside mu_: the futex syscall would lengthen the critical section.
+  if (wake != nullptr) wake->parker.Unpark();
   return TaskHandle(std::move(t));
 }
 
@@ -346,6 +349,14 @@ Worker* Core::PopResumedLocked() {
   return w;
 }
 
+Server* Core::TakeIdleServerLocked() {
+  if (idle_servers_.empty()) return nullptr;
+  Server* s = idle_servers_.back();
+  idle_servers_.pop_back();
+  s->idle = false;
+  return s;
+}
+
 void Core::WakeIdleServerLocked() {
   if (idle_servers_.empty()) return;
   Server* s = idle_servers_.back();
@@ -467,6 +478,7 @@ void Core::Dispatch(Server& s, Worker& w) {
 void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
                    std::shared_ptr<TaskState>* finished) {
   Worker* next = nullptr;
+  Server* wake = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished != nullptr) *finished = std::move(from.task);
@@ -480,9 +492,10 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
     if (next != nullptr &&
         (resumed_head_ != nullptr ||
          (tasks_head_ != nullptr && !idle_workers_.empty()))) {
-      WakeIdleServerLocked();
+      wake = TakeIdleServerLocked();
     }
   }
+  if (wake != nullptr) wake->parker.Unpark();
   if (next == nullptr) {
     ReleaseServer(s, from, reason);
     return;
@@ -641,10 +654,13 @@ void Core::ExitBlocking(Worker& w) {
   wakes_.fetch_add(1, std::memory_order_relaxed);
   w.state.store(WorkerState::kRunnable, std::memory_order_release);
   w.runnable_since_ns = MonotonicNanos();
+  Server* wake = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    PushResumedLocked(w);
+    PushResumedLocked(w, /*wake_server=*/false);
+    wake = TakeIdleServerLocked();
   }
+  if (wake != nullptr) wake->parker.Unpark();
   AwaitDispatch(w);
 }
 

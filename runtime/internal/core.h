@@ -97,6 +97,8 @@ class Core {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops an idle server (to Unpark after releasing mu_), or nullptr.
+  Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushTaskLocked(std::shared_ptr<TaskState> t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
