@@ -179,8 +179,7 @@ class UnaryCall final : public CallBase {
     if (absl::Status reason = server.cancel_all_reason(); !reason.ok()) {
       Cancel(reason);
     }
-    if (!server.limiter().TryAcquire()) {
-      server.RecordOutcome(false);
+    if (!server.limiter().TryAcquire()) {  // Counted by the limiter.
       responder_.FinishWithError(
           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                        absl::StrCat("server is at its limit of ",

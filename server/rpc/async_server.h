@@ -41,7 +41,8 @@ struct AsyncServerOptions {
 // Counts of calls since start.
 struct AsyncServerStats {
   uint64_t succeeded = 0;
-  uint64_t failed = 0;
+  uint64_t failed = 0;  // Handled with an error status.
+  // Refused past --max-inflight (not counted in `failed`).
   uint64_t rejected = 0;
   int64_t inflight = 0;
 };
