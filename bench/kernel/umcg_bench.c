@@ -19,8 +19,23 @@ static long rounds;
 
 /* ---- UMCG ---- */
 
+static int pin_cpu = -1;
+
+static void pin(void)
+{
+	cpu_set_t set;
+
+	if (pin_cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(pin_cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+
 static void *umcg_pong(struct worker *w)
 {
+	pin();
 	for (long i = 0; i < rounds; i++) {
 		w->ut.next_tid = w->ut.server_tid;
 		if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
@@ -31,13 +46,26 @@ static void *umcg_pong(struct worker *w)
 	return NULL;
 }
 
-static double bench_umcg(void)
+static void unpin(void)
+{
+	cpu_set_t set;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	for (long i = 0; i < n; i++)
+		CPU_SET(i, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static double bench_umcg(int cpu)
 {
 	static struct group g;
 	static struct server s;
 	struct worker *w;
 	uint64_t t0, t1;
 
+	pin_cpu = cpu;
+	pin();
 	group_init(&g);
 	s.g = &g;
 	if (server_register(&s))
@@ -61,18 +89,6 @@ static double bench_umcg(void)
 /* ---- futex ---- */
 
 static uint32_t fx[2];
-static int pin_cpu = -1;
-
-static void pin(void)
-{
-	cpu_set_t set;
-
-	if (pin_cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(pin_cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void fx_wait(uint32_t *w)
 {
@@ -153,20 +169,9 @@ static double bench_pipe(int cpu)
 	return (double)t0 / rounds;
 }
 
-static void unpin(void)
-{
-	cpu_set_t set;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	CPU_ZERO(&set);
-	for (long i = 0; i < n; i++)
-		CPU_SET(i, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
 int main(int argc, char **argv)
 {
-	double umcg, futex_free, futex_pinned, pipe_free, pipe_pinned;
+	double umcg_pinned, umcg, futex_free, futex_pinned, pipe_free, pipe_pinned;
 
 	rounds = argc > 1 ? atol(argv[1]) : 20000;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -176,20 +181,26 @@ int main(int argc, char **argv)
 	}
 	printf("umcg_bench: %ld round trips each, %ld CPUs\n", rounds,
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	umcg = bench_umcg();
+	umcg = bench_umcg(-1);
+	unpin();
+	umcg_pinned = bench_umcg(0);
+	unpin();
 	futex_free = bench_futex(-1);
 	futex_pinned = bench_futex(0);
 	unpin();
 	pipe_free = bench_pipe(-1);
 	pipe_pinned = bench_pipe(0);
 	unpin();
-	printf("%-28s %10.0f ns\n", "umcg_wait switch round trip", umcg);
-	printf("%-28s %10.0f ns   ratio %.2fx\n", "futex ping-pong (2 CPUs)", futex_free, futex_free / umcg);
-	printf("%-28s %10.0f ns   ratio %.2fx\n", "futex ping-pong (1 CPU)", futex_pinned, futex_pinned / umcg);
-	printf("%-28s %10.0f ns   ratio %.2fx\n", "pipe ping-pong (2 CPUs)", pipe_free, pipe_free / umcg);
-	printf("%-28s %10.0f ns   ratio %.2fx\n", "pipe ping-pong (1 CPU)", pipe_pinned, pipe_pinned / umcg);
-	printf("RESULT umcg_ns=%.0f futex_ns=%.0f futex_pinned_ns=%.0f pipe_ns=%.0f pipe_pinned_ns=%.0f "
-	       "futex_ratio=%.2f pipe_ratio=%.2f\n", umcg, futex_free, futex_pinned, pipe_free,
-	       pipe_pinned, futex_free / umcg, pipe_free / umcg);
+	printf("%-30s %10.0f ns\n", "umcg_wait switch (free)", umcg);
+	printf("%-30s %10.0f ns\n", "umcg_wait switch (1 CPU)", umcg_pinned);
+	printf("%-30s %10.0f ns   vs umcg free %.2fx\n", "futex ping-pong (2 CPUs)", futex_free, futex_free / umcg);
+	printf("%-30s %10.0f ns   vs umcg 1 CPU %.2fx\n", "futex ping-pong (1 CPU)", futex_pinned, futex_pinned / umcg_pinned);
+	printf("%-30s %10.0f ns   vs umcg free %.2fx\n", "pipe ping-pong (2 CPUs)", pipe_free, pipe_free / umcg);
+	printf("%-30s %10.0f ns   vs umcg 1 CPU %.2fx\n", "pipe ping-pong (1 CPU)", pipe_pinned, pipe_pinned / umcg_pinned);
+	printf("RESULT umcg_ns=%.0f umcg_pinned_ns=%.0f futex_ns=%.0f futex_pinned_ns=%.0f pipe_ns=%.0f "
+	       "pipe_pinned_ns=%.0f futex_ratio=%.2f futex_pinned_ratio=%.2f pipe_ratio=%.2f "
+	       "pipe_pinned_ratio=%.2f\n", umcg, umcg_pinned, futex_free, futex_pinned, pipe_free,
+	       pipe_pinned, futex_free / umcg, futex_pinned / umcg_pinned, pipe_free / umcg,
+	       pipe_pinned / umcg_pinned);
 	return 0;
 }

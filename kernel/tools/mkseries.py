@@ -10,6 +10,12 @@ cache hits), then runs `git format-patch` into kernel/patches/.
 
 The uapi header is taken from kernel/include/uapi/linux/umcg.h, the single
 source of truth; kernel/build refuses a series whose copy differs.
+
+On a fresh machine, `mkseries.py --init` recreates KGIT (the pristine
+versions of every file the series touches, from the Debian tarball) and
+FINAL (the same files with the committed series applied, from the tree
+`kernel/build --print-src` prepares). Then edit files in FINAL and run
+mkseries.py again.
 """
 import os
 import shutil
@@ -34,6 +40,9 @@ def final(path):
     if path == "include/uapi/linux/umcg.h":
         return open(os.path.join(ROOT, "kernel/include/uapi/linux/umcg.h")).read()
     return open(os.path.join(FINAL, path)).read()
+
+
+BASE = None
 
 
 def base(path):
@@ -240,10 +249,44 @@ protocols, the system calls, lifetime rules, and a worked example.""",
       "Documentation/userspace-api/index.rst": lambda: final("Documentation/userspace-api/index.rst")}),
 ]
 
-BASE = git("rev-list", "--max-parents=0", "HEAD").split()[0]
+def init():
+    src = subprocess.run([os.path.join(ROOT, "kernel", "build"), "--print-src", "--quiet"],
+                         check=True, capture_output=True, text=True).stdout.split()[-1]
+    files = set()
+    for name in open(os.path.join(OUT, "series")):
+        name = name.split("#")[0].strip()
+        if not name:
+            continue
+        for line in open(os.path.join(OUT, name)):
+            if line.startswith("+++ b/") or line.startswith("--- a/"):
+                files.add(line[6:].split()[0])
+    if os.path.exists(KGIT) or os.path.exists(FINAL):
+        sys.exit("mkseries: %s or %s exists; remove them first" % (KGIT, FINAL))
+    os.makedirs(KGIT)
+    tarball = "/usr/src/linux-source-6.12.tar.xz"
+    names = ["linux-source-6.12/" + f for f in sorted(files)]
+    listed = set(subprocess.run(["tar", "-tf", tarball] + names, capture_output=True,
+                                text=True).stdout.split())
+    subprocess.run(["tar", "-xf", tarball, "-C", KGIT, "--strip-components=1"] +
+                   sorted(listed), check=True)
+    subprocess.run(["git", "init", "-q", KGIT], check=True)
+    git("add", "-A")
+    subprocess.run(["git", "-C", KGIT, "-c", "user.name=umcg-rpc kernel",
+                    "-c", "user.email=kernel@umcg-rpc.invalid", "commit", "-q", "-m",
+                    "base: Debian linux-source-6.12 (files touched by the series)"], check=True)
+    for f in sorted(files):
+        dst = os.path.join(FINAL, f)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.join(src, f), dst)
+    print("initialised %s and %s" % (KGIT, FINAL))
 
 
 def main():
+    global BASE
+    if sys.argv[1:] == ["--init"]:
+        init()
+        return
+    BASE = git("rev-list", "--max-parents=0", "HEAD").split()[0]
     git("checkout", "-q", "-f", "-B", "series", BASE)
     env = dict(os.environ, GIT_AUTHOR_DATE="2026-01-01T00:00:00Z",
                GIT_COMMITTER_DATE="2026-01-01T00:00:00Z",
