@@ -414,13 +414,25 @@ static inline long worker_yield(struct worker *w)
 {
 	long r;
 
+	int tries;
+
 	w->yielded = 1;
 	w->ut.next_tid = w->ut.server_tid;
-	/* A pending preemption request is moot: we are yielding anyway. */
-	if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE) &&
-	    !state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED, UMCG_TASK_IDLE)) {
-		w->yielded = 0;
-		return -EPROTO;
+	/*
+	 * A pending preemption request is moot: we are yielding anyway. The
+	 * state can change under us between the two attempts (a request
+	 * lands, or one already pending is carried out by the signal that
+	 * interrupts us here and we come back RUNNING), so retry a while.
+	 */
+	for (tries = 0;; tries++) {
+		if (state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE) ||
+		    state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED,
+			      UMCG_TASK_IDLE))
+			break;
+		if (tries == 1000) {
+			w->yielded = 0;
+			return -EPROTO;
+		}
 	}
 	r = sys_umcg_wait(0, 0);
 	return r ? -errno : 0;
