@@ -7,6 +7,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -338,13 +339,13 @@ AsyncServerStats AsyncServer::stats() const {
 }
 
 void AsyncServer::HandlerStarting() {
-  absl::MutexLock lock(&handlers_mu_);
-  ++active_handlers_;
+  active_handlers_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void AsyncServer::HandlerDone() {
-  absl::MutexLock lock(&handlers_mu_);
-  --active_handlers_;
+  // Release: the handler's last touches of its call happen before
+  // Shutdown() sees the count drop.
+  active_handlers_.fetch_sub(1, std::memory_order_release);
 }
 
 void AsyncServer::RecordOutcome(bool ok) {
@@ -352,6 +353,8 @@ void AsyncServer::RecordOutcome(bool ok) {
 }
 
 absl::Status AsyncServer::cancel_all_reason() const {
+  // Every call asks; only calls during a shutdown need the lock.
+  if (!cancel_all_.load(std::memory_order_acquire)) return absl::OkStatus();
   absl::MutexLock lock(&cancel_mu_);
   return cancel_all_reason_;
 }
@@ -360,6 +363,7 @@ void AsyncServer::CancelAll(const absl::Status& reason) {
   {
     absl::MutexLock lock(&cancel_mu_);
     if (cancel_all_reason_.ok()) cancel_all_reason_ = reason;
+    cancel_all_.store(true, std::memory_order_release);
   }
   for (auto& worker : workers_) worker->CancelAll(reason);
 }
@@ -390,12 +394,10 @@ uint64_t AsyncServer::Shutdown(absl::Duration grace) {
   // cancelled inside gRPC): they still touch their call objects and the
   // completion queues, so wait for every one of them (all cancelled by now
   // if the grace ran out, so they return at once).
-  {
-    absl::MutexLock lock(&handlers_mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handlers_mu_) {
-      return active_handlers_ == 0;
-    };
-    handlers_mu_.Await(absl::Condition(&idle));
+  // Polled: this runs once per process, and keeps the per-call path to
+  // two atomic operations.
+  while (active_handlers_.load(std::memory_order_acquire) != 0) {
+    absl::SleepFor(absl::Milliseconds(1));
   }
   for (auto& worker : workers_) worker->ShutdownAndJoin();
   return cancelled;

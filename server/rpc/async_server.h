@@ -110,8 +110,8 @@ class AsyncServer {
   bool shut_down_ = false;
   std::atomic<uint64_t> succeeded_{0};
   std::atomic<uint64_t> failed_{0};
-  absl::Mutex handlers_mu_;
-  int64_t active_handlers_ ABSL_GUARDED_BY(handlers_mu_) = 0;
+  std::atomic<int64_t> active_handlers_{0};
+  std::atomic<bool> cancel_all_{false};  // Set once cancel_all_reason_ is.
   mutable absl::Mutex cancel_mu_;
   absl::Status cancel_all_reason_ ABSL_GUARDED_BY(cancel_mu_);
 };
