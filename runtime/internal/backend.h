@@ -3,6 +3,7 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_BACKEND_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_BACKEND_H_
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "runtime/internal/server.h"
 #include "runtime/internal/worker.h"
@@ -19,37 +20,74 @@ class Backend {
   // The concrete kind (never kAuto).
   virtual BackendKind kind() const = 0;
 
+  // True if BlockingScope must release the CPU itself because the kernel
+  // does not report blocking; false when the kernel does it.
+  virtual bool cooperative() const = 0;
+
   // Called on a server thread before its first dispatch.
   virtual absl::Status AttachServer(Server& server) = 0;
 
-  // Called on a worker thread before it first waits for dispatch.
+  // Called on a server thread just before it exits.
+  virtual void DetachServer(Server& server) = 0;
+
+  // Called on a worker thread before it first waits for dispatch. On the
+  // kernel backend this returns only once a server has dispatched the
+  // worker (registration puts it on the kernel's idle list).
   virtual absl::Status AttachWorker(Worker& worker) = 0;
 
   // Called on a worker thread just before it exits.
   virtual void DetachWorker(Worker& worker) = 0;
 
-  // Server side: runs `worker` (already kRunning, server->current set) and
-  // returns once it has released the CPU (server->current == nullptr).
-  virtual void SwitchTo(Server& server, Worker& worker) = 0;
+  // Server side: runs `worker` (already kRunning, server.current set) and
+  // returns once the CPU is back with the server thread. Returns nullptr
+  // when a worker released it (server.current == nullptr; see
+  // Server::released), or the worker in server.current that the kernel
+  // took off the CPU (it blocked, was preempted or died).
+  virtual Worker* SwitchTo(Server& server, Worker& worker) = 0;
 
-  // Worker side: starts `next` (already kRunning) on the CPU the caller is
-  // giving up; a direct worker-to-worker hand-off.
-  virtual void StartOnThisCpu(Worker& next) = 0;
+  // Worker side: gives up the CPU `self` holds on `server`, to `next`
+  // (already kRunning on it) or, if null, back to the server thread
+  // (server.current already nullptr). The fallback wakes the target and
+  // returns; the caller then waits in WaitForDispatch(). The kernel backend
+  // switches and returns once a server runs `self` again; it never gets a
+  // non-null `next`.
+  virtual void LeaveCpu(Worker& self, Server& server, Worker* next) = 0;
 
   // Any side: tells `server` its worker released the CPU. Async-signal-safe.
+  // Fallback only (the monitor and the preemption handler use it).
   virtual void NotifyReleased(Server& server) = 0;
 
   // Worker side: sleeps until dispatched (kRunning) or told to exit.
   // Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
 
-  // Monitor side: asks a running (or lost) worker to stop at its next safe
-  // point; the worker then parks via the core's preemption path.
-  virtual void Interrupt(Worker& worker) = 0;
+  // Server side, idle: sleeps until UnparkServer() or, on the kernel
+  // backend, until a worker is pushed onto the kernel's idle list. May
+  // return spuriously.
+  virtual void ParkServer(Server& server) = 0;
 
-  // True if BlockingScope must release the CPU itself because the kernel
-  // does not report blocking; false when the kernel does it.
-  virtual bool cooperative() const = 0;
+  // Any thread: wakes `server` from ParkServer(), or makes its next
+  // ParkServer() return at once.
+  virtual void UnparkServer(Server& server) = 0;
+
+  // Kernel backend, core mutex held: names `server` (idle, parked or about
+  // to park) as the one the kernel wakes when it makes a worker runnable,
+  // unless another server is named already.
+  virtual void PublishIdleServer(Server& server) = 0;
+
+  // Core mutex held: hands every worker that the kernel made runnable
+  // since the last call (oldest first) to `sink`; returns how many.
+  virtual int DrainRunnable(absl::FunctionRef<void(Worker&)> sink) = 0;
+
+  // Monitor side: asks a running worker to stop at its next safe point.
+  // Returns false if the request could not be made (try again later).
+  virtual bool Interrupt(Worker& worker) = 0;
+
+  // Worker side: the runtime enters / leaves a critical section (its own
+  // locks held). The kernel backend sets UMCG_TF_LOCKED, so that blocking
+  // there is not reported and preemption waits.
+  virtual void EnterCritical(Worker& worker) = 0;
+  virtual void ExitCritical(Worker& worker) = 0;
 };
 
 }  // namespace umcg_rpc::runtime::internal

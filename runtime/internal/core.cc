@@ -58,7 +58,7 @@ void PreemptHandler(int) {
 }  // namespace
 
 NoPreemptScope::NoPreemptScope(Worker* w) : w_(w) {
-  if (w_ != nullptr) w_->no_preempt.fetch_add(1, std::memory_order_relaxed);
+  if (w_ != nullptr) w_->core->BeginNoPreempt(*w_);
 }
 
 NoPreemptScope::~NoPreemptScope() {
@@ -105,7 +105,8 @@ absl::Status Core::Start() {
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
-      absl::StatusOr<std::unique_ptr<Backend>> kernel = CreateKernelBackend();
+      absl::StatusOr<std::unique_ptr<Backend>> kernel =
+          CreateKernelBackend(options_.preempt_signal, &PreemptHandler);
       if (!kernel.ok()) return kernel.status();
       backend_ = *std::move(kernel);
       backend_reason_ = "kernel backend requested";
@@ -114,7 +115,8 @@ absl::Status Core::Start() {
     case BackendKind::kAuto: {
       absl::Status probe = ProbeKernelUmcg();
       if (probe.ok()) {
-        absl::StatusOr<std::unique_ptr<Backend>> kernel = CreateKernelBackend();
+        absl::StatusOr<std::unique_ptr<Backend>> kernel =
+            CreateKernelBackend(options_.preempt_signal, &PreemptHandler);
         if (kernel.ok()) {
           backend_ = *std::move(kernel);
           backend_reason_ = "auto: kernel UMCG discovered and usable";
@@ -149,6 +151,7 @@ absl::Status Core::Start() {
     idle_servers_.reserve(n);
     idle_workers_.reserve(options_.max_workers);
     workers_.reserve(options_.max_workers);
+    retiring_.reserve(options_.max_workers);
     pending_spawns_ = options_.min_workers;
   }
   SpawnWorkers(options_.min_workers);
@@ -201,8 +204,8 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
     submitted_.fetch_add(1, std::memory_order_relaxed);
     wake = TakeIdleServerLocked();
   }
-  // Wake outside mu_: the futex syscall would lengthen the critical section.
-  if (wake != nullptr) wake->parker.Unpark();
+  // Wake outside mu_: the syscall would lengthen the critical section.
+  if (wake != nullptr) backend_->UnparkServer(*wake);
   return TaskHandle(std::move(t));
 }
 
@@ -233,24 +236,30 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   while (in_flight_.load(std::memory_order_acquire) > 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }
+  if (!backend_->cooperative()) {
+    // UMCG workers wait inside the kernel until a server runs them, so
+    // they must exit while the servers still run: stop the monitor (no new
+    // workers), then retire every worker through the servers.
+    StopMonitor();
+    RetireAllWorkersViaServers();
+  }
+  std::vector<Server*> wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     draining_ = false;
     exit_ = true;
     for (Server* s : idle_servers_) {
       s->idle = false;
-      s->parker.Unpark();
+      wake.push_back(s);
     }
     idle_servers_.clear();
   }
+  for (Server* s : wake) backend_->UnparkServer(*s);
   for (auto& s : servers_) s->thread.join();
-  {
-    std::lock_guard<std::mutex> lock(mon_mu_);
-    mon_stop_ = true;
-    mon_cv_.notify_one();
+  if (backend_->cooperative()) {
+    StopMonitor();
+    RetireIdleWorkers(/*all=*/true);
   }
-  monitor_.join();
-  RetireIdleWorkers(/*all=*/true);
   std::lock_guard<std::mutex> lock(mu_);
   shut_down_ = true;
   return absl::OkStatus();
@@ -362,7 +371,77 @@ void Core::WakeIdleServerLocked() {
   Server* s = idle_servers_.back();
   idle_servers_.pop_back();
   s->idle = false;
-  s->parker.Unpark();
+  backend_->UnparkServer(*s);
+}
+
+bool Core::RunnableBeyondOneLocked() const {
+  return resumed_head_ != nullptr ||
+         (tasks_head_ != nullptr && !idle_workers_.empty());
+}
+
+void Core::DrainKernelLocked() {
+  backend_->DrainRunnable([this](Worker& w) { OnKernelRunnableLocked(w); });
+}
+
+void Core::OnKernelRunnableLocked(Worker& w) {
+  switch (w.state.load(std::memory_order_relaxed)) {
+    case WorkerState::kIdle:
+      // Registration: a new worker's first trip through the idle list.
+      PushIdleLocked(w, /*wake_server=*/false);
+      return;
+    case WorkerState::kBlocked:
+      // Its server saw it stop; now its block (or preemption) is over.
+      blocked_.fetch_sub(1, std::memory_order_relaxed);
+      wakes_.fetch_add(1, std::memory_order_relaxed);
+      w.state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+      w.runnable_since_ns = MonotonicNanos();
+      PushResumedLocked(w, /*wake_server=*/false);
+      return;
+    case WorkerState::kRunning:
+      // Back before its server processed the stop: the server queues it.
+      w.state.store(WorkerState::kReturned, std::memory_order_relaxed);
+      return;
+    default:
+      CheckInvariant(false, "kernel idle list returned a worker in a "
+                            "state it cannot be in");
+  }
+}
+
+void Core::OnKernelStopLocked(Server& s, Worker& w) {
+  CheckInvariant(s.current.load(std::memory_order_relaxed) == &w,
+                 "kernel stopped a worker its server does not hold");
+  s.current.store(nullptr, std::memory_order_relaxed);
+  running_.fetch_sub(1, std::memory_order_acq_rel);
+  blocks_.fetch_add(1, std::memory_order_relaxed);
+  const WorkerState state = w.state.load(std::memory_order_relaxed);
+  if (state == WorkerState::kRunning) {
+    blocked_.fetch_add(1, std::memory_order_relaxed);
+    w.state.store(WorkerState::kBlocked, std::memory_order_relaxed);
+    return;
+  }
+  CheckInvariant(state == WorkerState::kReturned,
+                 "kernel stopped a worker that was not running");
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  w.state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+  w.runnable_since_ns = MonotonicNanos();
+  PushResumedLocked(w, /*wake_server=*/false);
+}
+
+void Core::OnReleasedLocked(Server& s) {
+  Worker* w = s.released.exchange(nullptr, std::memory_order_acq_rel);
+  if (w == nullptr) return;
+  switch (s.reason.load(std::memory_order_relaxed)) {
+    case ReleaseReason::kDone:
+      PushIdleLocked(*w, /*wake_server=*/false);
+      return;
+    case ReleaseReason::kYield:
+      PushResumedLocked(*w, /*wake_server=*/false);
+      return;
+    case ReleaseReason::kExit:
+      return;
+    default:
+      CheckInvariant(false, "kernel backend: unexpected release reason");
+  }
 }
 
 void Core::RequestSpawnLocked() {
@@ -387,24 +466,41 @@ void Core::ServerLoop(Server& s) {
       Log(absl::StrCat("server ", s.id, ": cannot pin to cpu ", s.cpu));
     }
   }
+  s.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
+              std::memory_order_relaxed);
   absl::Status attached = backend_->AttachServer(s);
   if (!attached.ok()) {
     Log(absl::StrCat("server ", s.id, ": ", attached.ToString()));
     return;
   }
+  Worker* stopped = nullptr;  // Kernel backend: taken off the CPU.
   while (true) {
     // Nothing on this path allocates, frees or takes a lock that task code
     // could hold while preempted (see docs/runtime.md).
     Worker* w = nullptr;
+    Server* also = nullptr;
     std::unique_lock<std::mutex> next_lock(mu_);
+    if (!backend_->cooperative()) {
+      // The kernel backend queues workers that left this CPU here, once
+      // they are inside umcg_wait() (see KernelBackend).
+      if (stopped != nullptr) {
+        OnKernelStopLocked(s, *stopped);
+      } else {
+        OnReleasedLocked(s);
+      }
+    }
     const bool more = NextLocked(s, &w, next_lock);
+    // More runnable work than this CPU: let an idle server take some.
+    if (more && RunnableBeyondOneLocked()) also = TakeIdleServerLocked();
     next_lock.unlock();
-    if (!more) return;
-    Dispatch(s, *w);
-    // Workers hand the CPU to each other directly; the server thread only
-    // wakes when the last of them left nothing runnable, or was preempted
-    // or lost (those cannot take mu_ themselves).
-    if (s.reason.load(std::memory_order_acquire) == ReleaseReason::kPreempted) {
+    if (also != nullptr) backend_->UnparkServer(*also);
+    if (!more) break;
+    stopped = Dispatch(s, *w);
+    // Fallback: workers hand the CPU to each other directly; the server
+    // thread only wakes when the last of them left nothing runnable, or
+    // was preempted or lost (those cannot take mu_ themselves).
+    if (backend_->cooperative() &&
+        s.reason.load(std::memory_order_acquire) == ReleaseReason::kPreempted) {
       Worker* p = s.released.load(std::memory_order_acquire);
       p->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
       p->runnable_since_ns = MonotonicNanos();
@@ -412,9 +508,11 @@ void Core::ServerLoop(Server& s) {
       PushResumedLocked(*p);
     }
   }
+  backend_->DetachServer(s);
 }
 
 Worker* Core::PickNextLocked() {
+  if (!backend_->cooperative()) DrainKernelLocked();
   // One FIFO over both queues: whichever head has waited longer goes first
   // (a preempted or yielding worker queues behind older tasks). A task
   // needs an idle worker; without one, woken workers go first.
@@ -446,8 +544,26 @@ bool Core::NextLocked(Server& s, Worker** w,
     // earlier release must not make us leave while still listed as idle.
     while (s.idle) {
       lock.unlock();
-      s.parker.Park();
+      backend_->ParkServer(s);
       lock.lock();
+      if (!s.idle || backend_->cooperative()) continue;
+      // Kernel backend: woken by the kernel (a worker became runnable) or
+      // spuriously. The kernel took our tid out of its idle-server slot:
+      // name another idle server first, then drain, so that no push
+      // between the two goes unnoticed.
+      for (Server* other : idle_servers_) {
+        if (other != &s) {
+          backend_->PublishIdleServer(*other);
+          break;
+        }
+      }
+      DrainKernelLocked();
+      if (resumed_head_ != nullptr ||
+          (tasks_head_ != nullptr && !idle_workers_.empty())) {
+        idle_servers_.erase(
+            std::find(idle_servers_.begin(), idle_servers_.end(), &s));
+        s.idle = false;
+      }
     }
   }
 }
@@ -470,13 +586,17 @@ void Core::MarkRunning(Server& s, Worker& w) {
   w.state.store(WorkerState::kRunning, std::memory_order_release);
 }
 
-void Core::Dispatch(Server& s, Worker& w) {
+Worker* Core::Dispatch(Server& s, Worker& w) {
   MarkRunning(s, w);
-  backend_->SwitchTo(s, w);
+  return backend_->SwitchTo(s, w);
 }
 
 void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
                    std::shared_ptr<TaskState>* finished) {
+  if (!backend_->cooperative()) {
+    HandOffToServer(s, from, reason, finished);
+    return;
+  }
   Worker* next = nullptr;
   Server* wake = nullptr;
   {
@@ -495,13 +615,49 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       wake = TakeIdleServerLocked();
     }
   }
-  if (wake != nullptr) wake->parker.Unpark();
+  if (wake != nullptr) backend_->UnparkServer(*wake);
   if (next == nullptr) {
     ReleaseServer(s, from, reason);
     return;
   }
   MarkRunning(s, *next);
-  if (next != &from) backend_->StartOnThisCpu(*next);
+  if (next != &from) backend_->LeaveCpu(from, s, next);
+}
+
+void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
+                           std::shared_ptr<TaskState>* finished) {
+  bool keep = false;
+  Server* wake = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished != nullptr) *finished = std::move(from.task);
+    DrainKernelLocked();
+    const bool task_first =
+        tasks_head_ != nullptr &&
+        (resumed_head_ == nullptr ||
+         tasks_head_->enqueue_ns < resumed_head_->runnable_since_ns);
+    if (reason == ReleaseReason::kDone && task_first) {
+      // Run the next queued task ourselves: no switch at all.
+      from.runnable_since_ns = tasks_head_->enqueue_ns;
+      from.task = PopTaskLocked();
+      keep = true;
+    } else if (reason == ReleaseReason::kYield && resumed_head_ == nullptr &&
+               tasks_head_ == nullptr) {
+      keep = true;  // Nothing else to run: carry on.
+    }
+    // More runnable work than this CPU: let an idle server take some.
+    if (RunnableBeyondOneLocked()) wake = TakeIdleServerLocked();
+  }
+  if (wake != nullptr) backend_->UnparkServer(*wake);
+  if (keep) {
+    MarkRunning(s, from);
+    return;
+  }
+  // The server queues us (OnReleasedLocked) once we are inside umcg_wait().
+  s.released.store(&from, std::memory_order_relaxed);
+  s.reason.store(reason, std::memory_order_relaxed);
+  s.current.store(nullptr, std::memory_order_seq_cst);
+  backend_->LeaveCpu(from, s, nullptr);
 }
 
 absl::Status Core::CheckStillWanted(const TaskState& t) const {
@@ -551,8 +707,17 @@ void Core::WorkerLoop(Worker& w) {
   absl::Status attached = backend_->AttachWorker(w);
   if (!attached.ok()) {
     Log(absl::StrCat("worker ", w.id, ": ", attached.ToString()));
+    if (!backend_->cooperative()) {
+      // Not a UMCG worker: it cannot be dispatched. Hand it to the
+      // monitor to join.
+      SetCurrentWorker(nullptr);
+      AbandonWorker(w);
+      return;
+    }
   }
-  {
+  if (backend_->cooperative()) {
+    // The kernel backend's registration queued us through the kernel's
+    // idle list already (and returned once dispatched).
     std::lock_guard<std::mutex> lock(mu_);
     PushIdleLocked(w);
   }
@@ -561,8 +726,54 @@ void Core::WorkerLoop(Worker& w) {
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
   }
+  if (!backend_->cooperative()) {
+    // Dispatched only to exit: give the CPU back. Unregistering wakes the
+    // server, which finds nothing to queue.
+    WorkerState expected = WorkerState::kRunning;
+    CheckInvariant(w.state.compare_exchange_strong(expected, WorkerState::kIdle,
+                                                   std::memory_order_acq_rel),
+                   "retiring worker not running");
+    running_.fetch_sub(1, std::memory_order_acq_rel);
+    Server& s = *w.server.load(std::memory_order_relaxed);
+    s.released.store(nullptr, std::memory_order_relaxed);
+    s.reason.store(ReleaseReason::kExit, std::memory_order_relaxed);
+    s.current.store(nullptr, std::memory_order_seq_cst);
+  }
   backend_->DetachWorker(w);
   SetCurrentWorker(nullptr);
+  // Last access: the owner may free `w` from here on.
+  w.exited.store(true, std::memory_order_release);
+}
+
+void Core::AbandonWorker(Worker& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find_if(workers_.begin(), workers_.end(),
+                         [&w](const auto& p) { return p.get() == &w; });
+  CheckInvariant(it != workers_.end(), "abandoned worker not owned");
+  retiring_.push_back(std::move(*it));
+  workers_.erase(it);
+  w.exited.store(true, std::memory_order_release);
+}
+
+void Core::JoinExitedWorkers(bool wait_all) {
+  std::vector<std::unique_ptr<Worker>> done;
+  done.reserve(options_.max_workers);  // No allocation under mu_.
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = retiring_.begin(); it != retiring_.end();) {
+        if ((*it)->exited.load(std::memory_order_acquire)) {
+          done.push_back(std::move(*it));
+          it = retiring_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (!wait_all || retiring_.empty()) break;
+    }
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  for (auto& w : done) pthread_join(w->thread, nullptr);
 }
 
 void Core::RunTask(Worker& w) {
@@ -660,7 +871,7 @@ void Core::ExitBlocking(Worker& w) {
     PushResumedLocked(w, /*wake_server=*/false);
     wake = TakeIdleServerLocked();
   }
-  if (wake != nullptr) wake->parker.Unpark();
+  if (wake != nullptr) backend_->UnparkServer(*wake);
   AwaitDispatch(w);
 }
 
@@ -687,8 +898,15 @@ void Core::Yield(Worker& w) {
   AwaitDispatch(w);
 }
 
+void Core::BeginNoPreempt(Worker& w) {
+  if (w.no_preempt.fetch_add(1, std::memory_order_relaxed) == 0) {
+    backend_->EnterCritical(w);
+  }
+}
+
 void Core::EndNoPreempt(Worker& w) {
   if (w.no_preempt.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+  backend_->ExitCritical(w);
   if (!w.preempt_pending.exchange(false, std::memory_order_relaxed)) return;
   const WorkerState state = w.state.load(std::memory_order_acquire);
   if (state == WorkerState::kRunning || state == WorkerState::kLost) {
@@ -700,6 +918,8 @@ void Core::EndNoPreempt(Worker& w) {
 }
 
 void Core::OnPreemptSignal(Worker& w) {
+  // Kernel backend: the kernel already acted on UMCG_TF_PREEMPTED.
+  if (!backend_->cooperative()) return;
   if (w.no_preempt.load(std::memory_order_relaxed) > 0) {
     w.preempt_pending.store(true, std::memory_order_relaxed);
     return;
@@ -760,6 +980,9 @@ void Core::MonitorLoop() {
     if (backend_->cooperative()) {
       WatchRunningWorkers();
       WatchLostWorkers();
+    } else {
+      WatchTimeSlices();
+      JoinExitedWorkers(/*wait_all=*/false);
     }
     const int64_t now = MonotonicNanos();
     if (now - last_sweep >= 10'000'000) {
@@ -861,6 +1084,80 @@ void Core::WatchRunningWorkers() {
   }
 }
 
+void Core::WatchTimeSlices() {
+  const int64_t slice = ToNanos(options_.time_slice);
+  if (slice == 0) return;
+  for (auto& s : servers_) {
+    // Workers are freed only after the monitor stopped or by this thread.
+    Worker* w = s->current.load(std::memory_order_acquire);
+    if (w == nullptr) continue;
+    if (w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
+      continue;
+    }
+    const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
+    if (w->mon_signalled_seq == seq) continue;
+    if (MonotonicNanos() - w->dispatch_ns.load(std::memory_order_relaxed) <
+        slice) {
+      continue;
+    }
+    // Fails while the worker is blocked or inside a runtime critical
+    // section; then we ask again at the next tick.
+    if (backend_->Interrupt(*w)) {
+      w->mon_signalled_seq = seq;
+      preemptions_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+void Core::StopMonitor() {
+  {
+    std::lock_guard<std::mutex> lock(mon_mu_);
+    if (mon_stop_) return;
+    mon_stop_ = true;
+    mon_cv_.notify_one();
+  }
+  monitor_.join();
+}
+
+void Core::RetireAllWorkersViaServers() {
+  // At shutdown every task has finished, so each worker reaches the idle
+  // pool (or is still on its way through the kernel's idle list).
+  while (true) {
+    bool all = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      DrainKernelLocked();
+      RetireIdleLocked(idle_workers_.size());
+      all = workers_.empty();
+      while (!idle_servers_.empty() && resumed_head_ != nullptr) {
+        WakeIdleServerLocked();
+      }
+    }
+    JoinExitedWorkers(/*wait_all=*/all);
+    if (all) return;
+    absl::SleepFor(absl::Microseconds(500));
+  }
+}
+
+void Core::RetireIdleLocked(size_t n) {
+  // The oldest idle workers sit at the bottom of the stack. UMCG workers
+  // wait in the kernel: a server must run them so that they can exit.
+  for (size_t i = 0; i < n; ++i) {
+    Worker* w = idle_workers_[i];
+    auto it = std::find_if(workers_.begin(), workers_.end(),
+                           [w](const auto& p) { return p.get() == w; });
+    retiring_.push_back(std::move(*it));
+    workers_.erase(it);
+    w->in_idle = false;
+    w->exit.store(true, std::memory_order_release);
+    w->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+    w->runnable_since_ns = MonotonicNanos();
+    PushResumedLocked(*w, /*wake_server=*/false);
+  }
+  idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+  retired_.fetch_add(n, std::memory_order_relaxed);
+}
+
 void Core::WatchLostWorkers() {
   std::vector<Worker*>& lost = lost_scratch_;  // Capacity >= max_workers.
   lost.clear();
@@ -922,6 +1219,11 @@ void Core::RetireIdleWorkers(bool all) {
       while (n < idle_workers_.size() && workers_.size() - n > keep_min &&
              idle_workers_[n]->idle_since_ns <= cutoff) {
         ++n;
+      }
+      if (!backend_->cooperative()) {
+        RetireIdleLocked(n);
+        if (n > 0) WakeIdleServerLocked();
+        return;
       }
       for (size_t i = 0; i < n; ++i) {
         Worker* w = idle_workers_[i];

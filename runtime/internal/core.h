@@ -56,6 +56,8 @@ class Core {
   void Yield(Worker& w);
   // Worker side, from the preemption signal handler.
   void OnPreemptSignal(Worker& w);
+  // Worker side: starts a no-preemption section (the runtime's own locks).
+  void BeginNoPreempt(Worker& w);
   // Worker side: ends a no-preemption section, honouring a deferred signal.
   void EndNoPreempt(Worker& w);
 
@@ -72,19 +74,28 @@ class Core {
   Worker* PickNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks `w` RUNNING on `s` (bookkeeping only; does not wake it).
   void MarkRunning(Server& s, Worker& w);
-  // Server side: runs `w` until the CPU comes back to the server thread.
-  void Dispatch(Server& s, Worker& w);
+  // Server side: runs `w` until the CPU comes back to the server thread;
+  // returns the worker the kernel took off the CPU, if any (kernel only).
+  Worker* Dispatch(Server& s, Worker& w);
   // Worker side, after leaving kRunning: pools (kDone) or queues (kYield)
   // `from`, then starts the next runnable worker on `s` directly, or wakes
   // the server thread if there is none.
   // With `finished`, also detaches from.task into it under the lock.
   void HandOff(Server& s, Worker& from, ReleaseReason reason,
                std::shared_ptr<TaskState>* finished = nullptr);
+  // Kernel backend's HandOff: keeps the CPU for the next queued task, or
+  // gives it back to the server thread, which queues `from`.
+  void HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
+                       std::shared_ptr<TaskState>* finished);
 
   // Worker thread.
   static void* WorkerMain(void* arg);
   void WorkerLoop(Worker& w);
   void RunTask(Worker& w);
+  // A worker that cannot be used leaves it to the monitor to join.
+  void AbandonWorker(Worker& w);
+  // Joins retired workers that have exited (all of them, with wait_all).
+  void JoinExitedWorkers(bool wait_all);
   // Worker side: waits until dispatched (async-signal-safe).
   void AwaitDispatch(Worker& w);
   // Gives `s` back to its server thread (async-signal-safe).
@@ -97,6 +108,16 @@ class Core {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if more than one worker could be dispatched right now.
+  bool RunnableBeyondOneLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend: queues the workers the kernel made runnable.
+  void DrainKernelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnKernelRunnableLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend, server side: `w` blocked, was preempted or died.
+  void OnKernelStopLocked(Server& s, Worker& w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend, server side: queues the worker that released `s`.
+  void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -123,6 +144,13 @@ class Core {
   void WatchLostWorkers();
   void SweepQueuedTasks();
   void RetireIdleWorkers(bool all);
+  // Kernel backend: the `n` oldest idle workers are queued to exit.
+  void RetireIdleLocked(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend, at shutdown: retires every worker and joins it.
+  void RetireAllWorkersViaServers();
+  // Kernel backend: time-slice preemption of running workers.
+  void WatchTimeSlices();
+  void StopMonitor();
   std::vector<Worker*> lost_scratch_;  // Monitor only; reserved up front.
 
   const Options options_;
@@ -144,6 +172,8 @@ class Core {
   std::vector<Worker*> idle_workers_ ABSL_GUARDED_BY(mu_);
   std::vector<Server*> idle_servers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
+  // Kernel backend: retired workers until their threads have exited.
+  std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;

@@ -28,6 +28,8 @@ absl::StatusOr<std::unique_ptr<FallbackBackend>> FallbackBackend::Create(
 
 absl::Status FallbackBackend::AttachServer(Server&) { return absl::OkStatus(); }
 
+void FallbackBackend::DetachServer(Server&) {}
+
 absl::Status FallbackBackend::AttachWorker(Worker& worker) {
   // The preemption signal must be deliverable on workers even if the
   // creating thread blocked it.
@@ -41,14 +43,21 @@ absl::Status FallbackBackend::AttachWorker(Worker& worker) {
 
 void FallbackBackend::DetachWorker(Worker&) {}
 
-void FallbackBackend::SwitchTo(Server& server, Worker& worker) {
+Worker* FallbackBackend::SwitchTo(Server& server, Worker& worker) {
   worker.parker.Unpark();
   while (server.current.load(std::memory_order_acquire) != nullptr) {
     server.parker.Park();
   }
+  return nullptr;
 }
 
-void FallbackBackend::StartOnThisCpu(Worker& next) { next.parker.Unpark(); }
+void FallbackBackend::LeaveCpu(Worker&, Server& server, Worker* next) {
+  if (next != nullptr) {
+    next->parker.Unpark();
+  } else {
+    NotifyReleased(server);
+  }
+}
 
 void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
 
@@ -60,9 +69,25 @@ void FallbackBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
-void FallbackBackend::Interrupt(Worker& worker) {
-  const pid_t tid = worker.tid.load(std::memory_order_acquire);
-  if (tid > 0) syscall(SYS_tgkill, getpid(), tid, preempt_signal_);
+void FallbackBackend::ParkServer(Server& server) { server.parker.Park(); }
+
+void FallbackBackend::UnparkServer(Server& server) { server.parker.Unpark(); }
+
+void FallbackBackend::PublishIdleServer(Server&) {}
+
+int FallbackBackend::DrainRunnable(absl::FunctionRef<void(Worker&)>) {
+  return 0;
 }
+
+bool FallbackBackend::Interrupt(Worker& worker) {
+  const pid_t tid = worker.tid.load(std::memory_order_acquire);
+  if (tid <= 0) return false;
+  return syscall(SYS_tgkill, getpid(), tid, preempt_signal_) == 0;
+}
+
+// The fallback masks preemption with the core's counter alone.
+void FallbackBackend::EnterCritical(Worker&) {}
+
+void FallbackBackend::ExitCritical(Worker&) {}
 
 }  // namespace umcg_rpc::runtime::internal

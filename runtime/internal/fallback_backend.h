@@ -18,15 +18,22 @@ class FallbackBackend final : public Backend {
       int preempt_signal, void (*handler)(int));
 
   BackendKind kind() const override { return BackendKind::kFallback; }
+  bool cooperative() const override { return true; }
   absl::Status AttachServer(Server& server) override;
+  void DetachServer(Server& server) override;
   absl::Status AttachWorker(Worker& worker) override;
   void DetachWorker(Worker& worker) override;
-  void SwitchTo(Server& server, Worker& worker) override;
-  void StartOnThisCpu(Worker& next) override;
+  Worker* SwitchTo(Server& server, Worker& worker) override;
+  void LeaveCpu(Worker& self, Server& server, Worker* next) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;
-  void Interrupt(Worker& worker) override;
-  bool cooperative() const override { return true; }
+  void ParkServer(Server& server) override;
+  void UnparkServer(Server& server) override;
+  void PublishIdleServer(Server& server) override;
+  int DrainRunnable(absl::FunctionRef<void(Worker&)> sink) override;
+  bool Interrupt(Worker& worker) override;
+  void EnterCritical(Worker& worker) override;
+  void ExitCritical(Worker& worker) override;
 
  private:
   explicit FallbackBackend(int preempt_signal)

@@ -1,16 +1,40 @@
 #include "runtime/internal/kernel_backend.h"
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "kernel/include/uapi/linux/umcg.h"
+#include "runtime/internal/umcg_task_ops.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
+
+// The struct umcg_task the calling thread registered through a
+// KernelBackend, or nullptr: lets UnparkServer() use umcg_wait(WAKE_ONLY)
+// instead of a signal.
+thread_local struct umcg_task* tls_registered = nullptr;
+
+// The kernel refused something the protocol guarantees: a bug here or in
+// the kernel. Continuing would lose or duplicate work, so stop loudly.
+[[noreturn]] void Fatal(const char* what, int err) {
+  std::fprintf(stderr, "umcg-rpc runtime: kernel backend: %s: %s\n", what,
+               std::strerror(err));
+  std::abort();
+}
+
+// Pause instruction for short spins on a link the kernel is writing.
+inline void CpuRelax() { __builtin_ia32_pause(); }
 
 // Reads one decimal number from a sysfs file.
 absl::StatusOr<long> ReadNumber(const char* path) {
@@ -63,17 +87,317 @@ absl::StatusOr<UmcgSyscalls> DiscoverUmcg() {
 
 absl::Status ProbeKernelUmcg() { return DiscoverUmcg().status(); }
 
-absl::StatusOr<std::unique_ptr<Backend>> CreateKernelBackend() {
+absl::StatusOr<std::unique_ptr<KernelBackend>> KernelBackend::Create(
+    int signal, void (*handler)(int)) {
   absl::StatusOr<UmcgSyscalls> nr = DiscoverUmcg();
   if (!nr.ok()) return nr.status();
-  // Discovery works, but the switch path is not written yet: refuse loudly
-  // rather than pretend (see docs/runtime.md "Kernel backend status").
-  return absl::UnimplementedError(absl::StrCat(
-      "kernel UMCG found (umcg_ctl=", nr->nr_umcg_ctl,
-      ", umcg_wait=", nr->nr_umcg_wait,
-      ") but the runtime's kernel backend is not implemented yet: missing "
-      "server/worker registration, umcg_wait switch, idle-list draining "
-      "and UMCG_TF_PREEMPTED preemption"));
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(signal, &sa, nullptr) != 0) {
+    return absl::InternalError(
+        absl::StrCat("sigaction(", signal, "): ", std::strerror(errno)));
+  }
+  return std::unique_ptr<KernelBackend>(new KernelBackend(*nr, signal));
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateKernelBackend(
+    int signal, void (*handler)(int)) {
+  absl::StatusOr<std::unique_ptr<KernelBackend>> b =
+      KernelBackend::Create(signal, handler);
+  if (!b.ok()) return b.status();
+  return std::unique_ptr<Backend>(*std::move(b));
+}
+
+long KernelBackend::Ctl(uint32_t flags, struct umcg_task* self) const {
+  return syscall(nr_.nr_umcg_ctl, flags, self);
+}
+
+long KernelBackend::Wait(uint32_t flags, uint64_t abs_timeout) const {
+  return syscall(nr_.nr_umcg_wait, flags, abs_timeout);
+}
+
+void KernelBackend::UnblockSignal() const {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signal_);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+absl::Status KernelBackend::AttachServer(Server& server) {
+  UnblockSignal();
+  server.umcg.owner = &server;
+  server.umcg.task = {};
+  server.umcg.task.state = UMCG_TASK_RUNNING;
+  if (Ctl(UMCG_CTL_REGISTER, &server.umcg.task) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "umcg_ctl(REGISTER) of a server: ", std::strerror(errno)));
+  }
+  tls_registered = &server.umcg.task;
+  return absl::OkStatus();
+}
+
+void KernelBackend::DetachServer(Server& server) {
+  Unpublish(static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed)));
+  Ctl(UMCG_CTL_UNREGISTER, nullptr);
+  tls_registered = nullptr;
+}
+
+absl::Status KernelBackend::AttachWorker(Worker& worker) {
+  UnblockSignal();
+  worker.umcg.owner = &worker;
+  worker.umcg.task = {};
+  worker.umcg.task.state = UMCG_TASK_RUNNING;
+  worker.umcg.task.idle_workers_ptr = reinterpret_cast<uintptr_t>(&idle_head_);
+  worker.umcg.task.idle_server_tid_ptr =
+      reinterpret_cast<uintptr_t>(&idle_server_);
+  tls_registered = &worker.umcg.task;
+  // Puts us on the idle-worker list and returns once a server ran us.
+  if (Ctl(UMCG_CTL_REGISTER | UMCG_CTL_WORKER, &worker.umcg.task) != 0) {
+    const int err = errno;
+    tls_registered = nullptr;
+    return absl::InternalError(absl::StrCat(
+        "umcg_ctl(REGISTER|WORKER): ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+void KernelBackend::DetachWorker(Worker&) {
+  // Wakes our server (server_tid), which the core has already released.
+  Ctl(UMCG_CTL_UNREGISTER, nullptr);
+  tls_registered = nullptr;
+}
+
+void KernelBackend::ServerSwitch(Server& server, uint32_t tid) {
+  struct umcg_task& self = server.umcg.task;
+  while (true) {
+    SetOwnIdle(self);
+    Word32(self.next_tid).store(tid, std::memory_order_relaxed);
+    if (Wait(0, 0) == 0) return;
+    switch (errno) {
+      case EINTR:
+        // A late UnparkServer() signal ended our wait; the target was
+        // woken before the wait began.
+        return;
+      case EAGAIN:
+        // The target is not IDLE yet: it is on its way into umcg_wait()
+        // (it was queued by a server before it got there). Our own state
+        // is still IDLE unless a late waker made it RUNNING; either way
+        // it must be RUNNING before we retry.
+        ClaimIdle(self);
+        sched_yield();
+        break;
+      case EINVAL:
+        // Made RUNNING by a late waker between SetOwnIdle() and the call:
+        // nothing happened, try again.
+        if (StateOf(LoadState(self)) == UMCG_TASK_IDLE) {
+          Fatal("umcg_wait(switch) refused an IDLE server", EINVAL);
+        }
+        break;
+      default:
+        Fatal("umcg_wait(switch)", errno);
+    }
+  }
+}
+
+Worker* KernelBackend::SwitchTo(Server& server, Worker& worker) {
+  struct umcg_task& self = server.umcg.task;
+  ServerSwitch(server,
+               static_cast<uint32_t>(worker.tid.load(std::memory_order_relaxed)));
+  while (true) {
+    // Workers store server.current before they touch their own state, so
+    // reading the state and then current again tells a hand-back from an
+    // involuntary stop.
+    Worker* cur = server.current.load(std::memory_order_seq_cst);
+    if (cur == nullptr) return nullptr;
+    if (StateOf(LoadState(cur->umcg.task)) != UMCG_TASK_RUNNING) {
+      if (server.current.load(std::memory_order_seq_cst) != cur) continue;
+      return cur;  // Blocked, preempted or exited: the kernel took the CPU.
+    }
+    // Woken while `cur` still runs: a stale idle-server slot or a late
+    // UnparkServer(). Wait again. IDLE first, then re-check: the kernel
+    // moves a worker RUNNING -> BLOCKED (full barrier) before it reads our
+    // state to wake us, and we publish IDLE (full barrier) before reading
+    // the worker's state, so either we see it stopped or it wakes us.
+    SetOwnIdle(self);
+    if (server.current.load(std::memory_order_seq_cst) != cur ||
+        StateOf(LoadState(cur->umcg.task)) != UMCG_TASK_RUNNING) {
+      ClaimIdle(self);
+      continue;
+    }
+    Word32(self.next_tid).store(0, std::memory_order_relaxed);
+    if (Wait(0, 0) != 0 && errno != EINTR && errno != EINVAL) {
+      Fatal("umcg_wait(server)", errno);
+    }
+  }
+}
+
+void KernelBackend::LeaveCpu(Worker& self, Server& server, Worker* next) {
+  if (next != nullptr) {
+    // See the class comment: a worker may be claimed by another server
+    // between making itself IDLE and entering umcg_wait(); had it named a
+    // worker as next_tid, that worker could inherit the wrong server.
+    Fatal("worker-to-worker switch requested", EINVAL);
+  }
+  struct umcg_task& me = self.umcg.task;
+  const uint32_t server_tid =
+      static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
+  while (true) {
+    SetOwnIdle(me);
+    Word32(me.next_tid).store(server_tid, std::memory_order_relaxed);
+    if (Wait(0, 0) == 0) break;  // A server ran us again.
+    const int err = errno;
+    if (err != EAGAIN && err != EINVAL) Fatal("umcg_wait(worker)", err);
+    // EAGAIN: our server is awake (a spurious wake-up); it will see
+    // server.current == nullptr on its own. EINVAL: a server claimed us
+    // before we entered umcg_wait(). If we are still IDLE nobody ran us:
+    // go back to RUNNING and try again; otherwise we run for whoever
+    // claimed us (the core marked us kRunning on its CPU first).
+    if (!ClaimIdle(me)) break;
+    if (err == EINVAL) Fatal("umcg_wait refused an IDLE worker", err);
+    sched_yield();
+  }
+  if (self.no_preempt.load(std::memory_order_relaxed) > 0) EnterCritical(self);
+}
+
+void KernelBackend::NotifyReleased(Server&) {
+  Fatal("NotifyReleased is a fallback-only operation", EINVAL);
+}
+
+void KernelBackend::WaitForDispatch(Worker& worker) {
+  // Every path that gives up the CPU returns only once dispatched again.
+  if (worker.state.load(std::memory_order_acquire) != WorkerState::kRunning) {
+    Fatal("worker resumed without a dispatch", EINVAL);
+  }
+}
+
+void KernelBackend::Unpublish(uint32_t tid) {
+  __u32 expected = tid;
+  Word32(idle_server_)
+      .compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
+}
+
+void KernelBackend::PublishIdleServer(Server& server) {
+  __u32 expected = 0;
+  Word32(idle_server_)
+      .compare_exchange_strong(
+          expected,
+          static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed)),
+          std::memory_order_seq_cst);
+}
+
+void KernelBackend::ParkServer(Server& server) {
+  struct umcg_task& self = server.umcg.task;
+  const uint32_t tid =
+      static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
+  // IDLE before naming ourselves (umcg.rst, "Idle servers"): a kernel
+  // wake-up that finds our tid then always finds us IDLE.
+  SetOwnIdle(self);
+  PublishIdleServer(server);
+  // Orders the slot store above before the loads of the head and of the
+  // wake token. Pairs with the kernel's push-then-read-slot (umcg.h) and
+  // with UnparkServer()'s token-store-then-state-CAS: either they see us
+  // named and IDLE, or we see their push or token.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (server.wake_token.exchange(0, std::memory_order_seq_cst) != 0 ||
+      Word64(idle_head_).load(std::memory_order_seq_cst) != 0) {
+    Unpublish(tid);
+    ClaimIdle(self);  // Fails only if a waker made us RUNNING already.
+    return;
+  }
+  Word32(self.next_tid).store(0, std::memory_order_relaxed);
+  // 0: woken; EINTR: an UnparkServer() signal; EINVAL: made RUNNING
+  // before we slept. The kernel leaves us RUNNING in every case.
+  if (Wait(0, 0) != 0 && errno != EINTR && errno != EINVAL) {
+    Fatal("umcg_wait(idle server)", errno);
+  }
+  Unpublish(tid);
+}
+
+void KernelBackend::UnparkServer(Server& server) {
+  server.wake_token.store(1, std::memory_order_seq_cst);
+  const uint32_t tid =
+      static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
+  if (tls_registered != nullptr) {
+    // A UMCG thread: the kernel moves the server IDLE -> RUNNING and
+    // wakes it. EAGAIN (not IDLE: awake, or not parked yet, and then it
+    // sees the token) and ESRCH (exited) need nothing more.
+    Word32(tls_registered->next_tid).store(tid, std::memory_order_relaxed);
+    Wait(UMCG_WAIT_WAKE_ONLY, 0);
+    return;
+  }
+  // Any other thread cannot call umcg_wait(): make the server RUNNING
+  // ourselves (its wait loop then ends) and interrupt its sleep with the
+  // signal. If it is not IDLE it sees the token before it sleeps.
+  if (ClaimIdle(server.umcg.task)) {
+    syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), signal_);
+  }
+}
+
+int KernelBackend::DrainRunnable(absl::FunctionRef<void(Worker&)> sink) {
+  std::atomic_ref<__u64> head = Word64(idle_head_);
+  if (head.load(std::memory_order_acquire) == UMCG_IDLE_NODE_END) return 0;
+  // Detach the whole list (the only removal the protocol allows), then
+  // reverse it privately: the kernel pushes LIFO, we want FIFO.
+  __u64 node = head.exchange(UMCG_IDLE_NODE_END, std::memory_order_acq_rel);
+  struct umcg_task* fifo = nullptr;
+  while (node != UMCG_IDLE_NODE_END) {
+    auto* t = reinterpret_cast<struct umcg_task*>(node);
+    __u64 next;
+    // PENDING: the kernel has published the node but not yet its link.
+    while ((next = Word64(t->idle_next).load(std::memory_order_acquire)) ==
+           UMCG_IDLE_NODE_PENDING) {
+      CpuRelax();
+    }
+    // The node is off the list now: the link is ours to reuse.
+    Word64(t->idle_next)
+        .store(reinterpret_cast<uintptr_t>(fifo), std::memory_order_relaxed);
+    fifo = t;
+    node = next;
+  }
+  int n = 0;
+  while (fifo != nullptr) {
+    struct umcg_task* next = reinterpret_cast<struct umcg_task*>(
+        Word64(fifo->idle_next).load(std::memory_order_relaxed));
+    sink(*reinterpret_cast<UmcgSlot<Worker>*>(fifo)->owner);
+    ++n;
+    fifo = next;
+  }
+  return n;
+}
+
+bool KernelBackend::Interrupt(Worker& worker) {
+  struct umcg_task& t = worker.umcg.task;
+  __u64 w = LoadState(t);
+  // Only a plainly RUNNING worker: not inside a runtime critical section
+  // (LOCKED), not blocked, not already asked.
+  if ((w & (UMCG_TASK_STATE_MASK | UMCG_TF_MASK)) != UMCG_TASK_RUNNING) {
+    return false;
+  }
+  if (!CasState(t, w, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED)) return false;
+  // The kernel acts on the flag at the worker's next return to user mode;
+  // the signal makes that happen now.
+  syscall(SYS_tgkill, getpid(), worker.tid.load(std::memory_order_relaxed),
+          signal_);
+  return true;
+}
+
+void KernelBackend::EnterCritical(Worker& worker) {
+  Word64(worker.umcg.task.state)
+      .fetch_or(UMCG_TF_LOCKED, std::memory_order_seq_cst);
+}
+
+void KernelBackend::ExitCritical(Worker& worker) {
+  const __u64 old = Word64(worker.umcg.task.state)
+                           .fetch_and(~UMCG_TF_LOCKED, std::memory_order_seq_cst);
+  // A preemption requested just before we locked was delivered while the
+  // kernel had to ignore it: raise it again now that we may be stopped.
+  if ((old & UMCG_TF_PREEMPTED) != 0) {
+    syscall(SYS_tgkill, getpid(), worker.tid.load(std::memory_order_relaxed),
+            signal_);
+  }
 }
 
 }  // namespace umcg_rpc::runtime::internal

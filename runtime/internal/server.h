@@ -3,9 +3,12 @@
 #define UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_
 
 #include <atomic>
+#include <sys/types.h>
+
 #include <thread>
 
 #include "runtime/internal/parker.h"
+#include "runtime/internal/umcg_task_ops.h"
 
 namespace umcg_rpc::runtime::internal {
 
@@ -18,6 +21,7 @@ enum class ReleaseReason : uint32_t {
   kYield,      // Voluntary yield (the worker queued itself first).
   kPreempted,  // Time slice expired; the server re-queues the worker.
   kLost,       // Monitor saw it asleep outside a scope.
+  kExit,       // Kernel backend: the worker is retiring (nothing to queue).
 };
 
 // One CPU slot.
@@ -30,6 +34,12 @@ struct Server {
   std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
   std::atomic<Worker*> released{nullptr};  // Who released it last.
   bool idle = false;                       // In idle_servers_ (core mutex).
+  std::atomic<pid_t> tid{0};               // Set by the thread at start.
+  // Kernel backend: a wake-up for ParkServer() that arrived before the
+  // server was asleep (1), or none (0).
+  std::atomic<int> wake_token{0};
+  // Kernel backend: this thread's struct umcg_task.
+  UmcgSlot<Server> umcg;
 };
 
 }  // namespace umcg_rpc::runtime::internal

@@ -11,6 +11,7 @@
 
 #include "runtime/internal/parker.h"
 #include "runtime/internal/task_state.h"
+#include "runtime/internal/umcg_task_ops.h"
 
 namespace umcg_rpc::runtime::internal {
 
@@ -27,6 +28,10 @@ enum class WorkerState : uint32_t {
   kLost,       // Monitor released its CPU while it slept uninstrumented.
   kPreempted,  // Parked by the time-slice signal; its server re-queues it.
   kReclaimed,  // Was kLost, parked by the signal; the monitor re-queues it.
+  // Kernel backend only: the kernel returned the worker to the idle list
+  // (its block ended, or it was preempted) before its server had processed
+  // the CPU it left; the server queues it when it does.
+  kReturned,
 };
 
 // One pooled worker thread.
@@ -39,6 +44,9 @@ struct Worker {
   Parker parker;                         // Sleeps here between dispatches.
   std::atomic<Server*> server{nullptr};  // Valid while kRunning.
   std::atomic<bool> exit{false};         // Set to retire the thread.
+  // Kernel backend: set by the thread as its last access to this struct
+  // after it left UMCG; the owner may then join and free it.
+  std::atomic<bool> exited{false};
   std::shared_ptr<TaskState> task;       // Guarded by the core mutex.
   Worker* next = nullptr;                // Resumed-queue link (core mutex).
   bool in_idle = false;                  // In the idle stack (core mutex).
@@ -58,6 +66,9 @@ struct Worker {
   uint64_t mon_runtime_ns = 0;
   uint64_t mon_signalled_seq = 0;
   int64_t mon_reclaim_signal_ns = 0;
+  // Kernel backend: this thread's struct umcg_task. Never moves (workers
+  // are heap-allocated and freed only after the thread has exited).
+  UmcgSlot<Worker> umcg;
 };
 
 }  // namespace umcg_rpc::runtime::internal

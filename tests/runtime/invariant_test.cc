@@ -11,7 +11,7 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::FallbackOptions;
+using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::InvariantCounter;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
@@ -21,7 +21,7 @@ class InvariantTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(InvariantTest, NeverMoreRunningThanServers) {
   const int servers = GetParam();
-  Options o = FallbackOptions(servers);
+  Options o = TestOptions(servers);
   // A time slice would park a task inside its counted section; this test
   // checks the hand-off protocol, the stress test covers preemption.
   o.time_slice = absl::ZeroDuration();

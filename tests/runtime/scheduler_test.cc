@@ -15,7 +15,7 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::FallbackOptions;
+using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 
@@ -30,31 +30,31 @@ TEST(ParseBackendKindTest, AcceptsTheThreeFlagValues) {
 }
 
 TEST(SchedulerTest, RejectsBadOptions) {
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.max_workers = 0;
   EXPECT_EQ(Scheduler::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
-  o = FallbackOptions(-1);
+  o = TestOptions(-1);
   EXPECT_EQ(Scheduler::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
-  o = FallbackOptions(1);
+  o = TestOptions(1);
   o.time_slice = absl::Milliseconds(-1);
   EXPECT_EQ(Scheduler::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SchedulerTest, DefaultServerCountIsTheCpuCount) {
-  Options o = FallbackOptions(0);
+  Options o = TestOptions(0);
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->servers(),
             static_cast<int>(std::thread::hardware_concurrency()));
-  EXPECT_EQ(s->backend(), BackendKind::kFallback);
+  EXPECT_EQ(s->backend(), testing::TestBackend());
 }
 
 TEST(SchedulerTest, AutoLogsItsChoiceAndReason) {
   std::vector<std::string> lines;
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.backend = BackendKind::kAuto;
   o.logger = [&](absl::string_view line) { lines.emplace_back(line); };
   auto s = MakeScheduler(o);
@@ -66,7 +66,7 @@ TEST(SchedulerTest, AutoLogsItsChoiceAndReason) {
 }
 
 TEST(SchedulerTest, EveryTaskRunsExactlyOnce) {
-  auto s = MakeScheduler(FallbackOptions(2));
+  auto s = MakeScheduler(TestOptions(2));
   ASSERT_NE(s, nullptr);
   constexpr int kTasks = 5000;
   std::vector<std::atomic<int>> runs(kTasks);
@@ -86,7 +86,7 @@ TEST(SchedulerTest, EveryTaskRunsExactlyOnce) {
 }
 
 TEST(SchedulerTest, ConcurrentSubmittersAndNestedSubmits) {
-  auto s = MakeScheduler(FallbackOptions(2));
+  auto s = MakeScheduler(TestOptions(2));
   ASSERT_NE(s, nullptr);
   constexpr int kThreads = 4;
   constexpr int kPerThread = 500;
@@ -113,7 +113,7 @@ TEST(SchedulerTest, ConcurrentSubmittersAndNestedSubmits) {
 
 TEST(SchedulerTest, ThrowingTaskIsReportedNotFatal) {
   std::atomic<int> logged{0};
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.logger = [&](absl::string_view) { logged.fetch_add(1); };
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
@@ -132,7 +132,7 @@ TEST(SchedulerTest, ThrowingTaskIsReportedNotFatal) {
 }
 
 TEST(SchedulerTest, MisuseGetsClearErrors) {
-  auto s = MakeScheduler(FallbackOptions(1));
+  auto s = MakeScheduler(TestOptions(1));
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->Submit(Task()).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -154,7 +154,7 @@ TEST(SchedulerTest, MisuseGetsClearErrors) {
 }
 
 TEST(SchedulerTest, QueueLimitAnswersResourceExhausted) {
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.max_queued_tasks = 4;
   o.max_workers = 1;
   o.time_slice = absl::ZeroDuration();
@@ -178,7 +178,7 @@ TEST(SchedulerTest, QueueLimitAnswersResourceExhausted) {
 }
 
 TEST(SchedulerTest, WorkersAreReusedAndCapped) {
-  Options o = FallbackOptions(2);
+  Options o = TestOptions(2);
   o.max_workers = 3;
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
@@ -197,7 +197,7 @@ TEST(SchedulerTest, WorkersAreReusedAndCapped) {
 }
 
 TEST(SchedulerTest, IdleWorkersAreRetired) {
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.worker_idle_timeout = absl::Milliseconds(20);
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
@@ -217,7 +217,7 @@ TEST(SchedulerTest, IdleWorkersAreRetired) {
 }
 
 TEST(SchedulerTest, MetricsDebugStringHasTheCounters) {
-  auto s = MakeScheduler(FallbackOptions(1));
+  auto s = MakeScheduler(TestOptions(1));
   ASSERT_NE(s, nullptr);
   auto h = s->Submit([] {});
   ASSERT_TRUE(h.ok());

@@ -12,11 +12,11 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::FallbackOptions;
+using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 
 TEST(ShutdownTest, DrainRunsQueuedAndBlockedTasks) {
-  auto s = MakeScheduler(FallbackOptions(2));
+  auto s = MakeScheduler(TestOptions(2));
   ASSERT_NE(s, nullptr);
   std::atomic<int> done{0};
   for (int i = 0; i < 300; ++i) {
@@ -32,7 +32,7 @@ TEST(ShutdownTest, DrainRunsQueuedAndBlockedTasks) {
 }
 
 TEST(ShutdownTest, CancelWakesBlockedTasksAndFailsQueuedOnes) {
-  Options o = FallbackOptions(1);
+  Options o = TestOptions(1);
   o.max_workers = 4;
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
@@ -69,7 +69,7 @@ TEST(ShutdownTest, DestructorCancelsAndJoins) {
   std::atomic<bool> started{false};
   TaskHandle h(nullptr);
   {
-    auto s = MakeScheduler(FallbackOptions(1));
+    auto s = MakeScheduler(TestOptions(1));
     ASSERT_NE(s, nullptr);
     auto sub = s->Submit([&] {
       started = true;
@@ -84,7 +84,7 @@ TEST(ShutdownTest, DestructorCancelsAndJoins) {
 
 TEST(ShutdownTest, ManySchedulersInSequence) {
   for (int i = 0; i < 20; ++i) {
-    auto s = MakeScheduler(FallbackOptions(1 + i % 3));
+    auto s = MakeScheduler(TestOptions(1 + i % 3));
     ASSERT_NE(s, nullptr);
     std::atomic<int> n{0};
     for (int j = 0; j < 20; ++j) {

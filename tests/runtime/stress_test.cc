@@ -16,7 +16,7 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::FallbackOptions;
+using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::Spin;
@@ -34,7 +34,7 @@ TEST(StressTest, RandomizedMix) {
   absl::BitGen gen(seq);
 
   for (int round = 0; round < 3; ++round) {
-    Options o = FallbackOptions(absl::Uniform(gen, 1, 4));
+    Options o = TestOptions(absl::Uniform(gen, 1, 4));
     o.max_workers = absl::Uniform(gen, 2, 32);
     o.time_slice = absl::Milliseconds(absl::Uniform(gen, 1, 10));
     o.block_threshold = absl::Milliseconds(absl::Uniform(gen, 1, 5));

@@ -3,7 +3,9 @@
 #define UMCG_RPC_TESTS_RUNTIME_TEST_UTIL_H_
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -16,11 +18,28 @@ namespace umcg_rpc::runtime::testing {
 // slow); never used as a performance assertion.
 inline constexpr absl::Duration kEventually = absl::Seconds(60);
 
-// Fallback-backend options with quiet logging.
-inline Options FallbackOptions(int servers) {
+// The backend the suites run on: $UMCG_RPC_TEST_BACKEND ("fallback", the
+// default, or "kernel", as tests/guest/run-runtime-tests sets it in the
+// UMCG guest).
+inline BackendKind TestBackend() {
+  const char* env = std::getenv("UMCG_RPC_TEST_BACKEND");
+  if (env == nullptr || *env == '\0') return BackendKind::kFallback;
+  absl::StatusOr<BackendKind> kind = ParseBackendKind(env);
+  if (!kind.ok()) {
+    ADD_FAILURE() << "UMCG_RPC_TEST_BACKEND: " << kind.status();
+    return BackendKind::kFallback;
+  }
+  return *kind;
+}
+
+// True if the suites run on the kernel backend.
+inline bool OnKernelBackend() { return TestBackend() == BackendKind::kKernel; }
+
+// Options for the backend under test (see TestBackend) with quiet logging.
+inline Options TestOptions(int servers) {
   Options o;
   o.servers = servers;
-  o.backend = BackendKind::kFallback;
+  o.backend = TestBackend();
   o.logger = [](absl::string_view) {};
   return o;
 }
