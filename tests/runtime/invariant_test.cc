@@ -58,7 +58,14 @@ TEST_P(InvariantTest, NeverMoreRunningThanServers) {
   MetricsSnapshot m = s->metrics();
   EXPECT_LE(m.max_running_observed, servers);
   EXPECT_EQ(m.running_workers, 0);
-  EXPECT_GE(m.blocks, static_cast<uint64_t>(kTasks));
+  if (testing::OnKernelBackend()) {
+    // The kernel reports real blocks only: every task sleeps once, but one
+    // in five for zero time, and a short timer may expire before the
+    // thread gets to sleep.
+    EXPECT_GE(m.blocks, static_cast<uint64_t>(kTasks / 2));
+  } else {
+    EXPECT_GE(m.blocks, static_cast<uint64_t>(kTasks));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, InvariantTest, ::testing::Values(1, 2, 3));

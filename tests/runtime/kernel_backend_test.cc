@@ -2,9 +2,17 @@
 // and auto falls back; on it (in the guest) the core suite runs on it.
 #include "runtime/internal/kernel_backend.h"
 
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -98,6 +106,95 @@ TEST_F(KernelBackendTest, UninstrumentedBlockingHandsOffTheCpu) {
   EXPECT_EQ(got, 'k');
   close(fds[0]);
   close(fds[1]);
+}
+
+// Only the kernel can pass this either: task A faults on a page that
+// userfaultfd keeps missing until task B, on the same single server,
+// resolves the fault. A page fault is not a syscall the runtime could wrap.
+TEST_F(KernelBackendTest, BlockingPageFaultHandsOffTheCpu) {
+  Options o = KernelOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  o.block_threshold = absl::ZeroDuration();
+  auto s = Scheduler::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC));
+  ASSERT_GE(uffd, 0) << "userfaultfd: " << std::strerror(errno);
+  struct uffdio_api api = {};
+  api.api = UFFD_API;
+  ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* area = mmap(nullptr, page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(area, MAP_FAILED);
+  struct uffdio_register reg = {};
+  reg.range.start = reinterpret_cast<uintptr_t>(area);
+  reg.range.len = page;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+
+  std::atomic<int> seen{0};
+  auto a = (*s)->Submit(
+      [&] { seen = *static_cast<volatile int*>(area); });  // Faults.
+  auto b = (*s)->Submit([&] {
+    struct uffd_msg msg = {};
+    ASSERT_EQ(read(uffd, &msg, sizeof(msg)),
+              static_cast<ssize_t>(sizeof(msg)));  // Blocks until A faults.
+    ASSERT_EQ(msg.event, UFFD_EVENT_PAGEFAULT);
+    std::vector<int> src(page / sizeof(int), 42);
+    struct uffdio_copy copy = {};
+    copy.dst = reinterpret_cast<uintptr_t>(area);
+    copy.src = reinterpret_cast<uintptr_t>(src.data());
+    copy.len = page;
+    ASSERT_EQ(ioctl(uffd, UFFDIO_COPY, &copy), 0);
+  });
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(b->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_TRUE(a->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_EQ(seen.load(), 42);
+  EXPECT_GE((*s)->metrics().blocks, 1u);
+  EXPECT_LE((*s)->metrics().max_running_observed, 1);
+  ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
+  munmap(area, page);
+  close(uffd);
+}
+
+// Blocking in the kernel never lets more workers run than there are
+// servers, and every blocked worker comes back: many tasks on two servers
+// sleep in plain nanosleep() (no runtime wrapper) and spin in between.
+TEST_F(KernelBackendTest, RawBlockingKeepsTheInvariant) {
+  Options o = KernelOptions(2);
+  o.block_threshold = absl::ZeroDuration();
+  auto s = Scheduler::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  testing::InvariantCounter counter;
+  std::atomic<int> done{0};
+  constexpr int kTasks = 200;
+  std::vector<TaskHandle> hs;
+  for (int i = 0; i < kTasks; ++i) {
+    auto h = (*s)->Submit([&, i] {
+      for (int r = 0; r < 3; ++r) {
+        counter.Enter();
+        testing::Spin(absl::Microseconds(30));
+        counter.Exit();
+        struct timespec ts = {0, 100'000L * (1 + (i + r) % 4)};
+        nanosleep(&ts, nullptr);  // Uninstrumented.
+      }
+      done.fetch_add(1);
+    });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*h);
+  }
+  for (auto& h : hs) ASSERT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_EQ(done.load(), kTasks);
+  EXPECT_LE(counter.max(), 2);
+  ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
+  MetricsSnapshot m = (*s)->metrics();
+  // Most sleeps really sleep (a timer that expires before the thread gets
+  // to schedule() is not a block, and emulation is slow).
+  EXPECT_GE(m.blocks, static_cast<uint64_t>(kTasks));
+  EXPECT_LE(m.max_running_observed, 2);
+  EXPECT_EQ(m.running_workers, 0);
+  EXPECT_EQ(m.blocked_workers, 0);
 }
 
 }  // namespace
