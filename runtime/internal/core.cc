@@ -402,8 +402,9 @@ void Core::OnKernelRunnableLocked(Worker& w) {
       w.state.store(WorkerState::kReturned, std::memory_order_relaxed);
       return;
     default:
-      CheckInvariant(false, "kernel idle list returned a worker in a "
-                            "state it cannot be in");
+      CheckInvariant(false,
+                     "kernel idle list returned a worker in a "
+                     "state it cannot be in");
   }
 }
 
@@ -1250,6 +1251,11 @@ MetricsSnapshot Core::metrics() const {
   MetricsSnapshot m;
   m.servers = static_cast<int>(servers_.size());
   {
+    // A worker must not be preempted (parked) while it holds mu_: the
+    // servers need mu_ to run it again.
+    Worker* self = CurrentWorker();
+    NoPreemptScope no_preempt(self != nullptr && self->core == this ? self
+                                                                    : nullptr);
     std::lock_guard<std::mutex> lock(mu_);
     m.workers = static_cast<int>(workers_.size());
     m.idle_workers = static_cast<int>(idle_workers_.size());

@@ -132,8 +132,8 @@ absl::Status KernelBackend::AttachServer(Server& server) {
   server.umcg.task = {};
   server.umcg.task.state = UMCG_TASK_RUNNING;
   if (Ctl(UMCG_CTL_REGISTER, &server.umcg.task) != 0) {
-    return absl::InternalError(absl::StrCat(
-        "umcg_ctl(REGISTER) of a server: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("umcg_ctl(REGISTER) of a server: ", std::strerror(errno)));
   }
   tls_registered = &server.umcg.task;
   return absl::OkStatus();
@@ -158,8 +158,8 @@ absl::Status KernelBackend::AttachWorker(Worker& worker) {
   if (Ctl(UMCG_CTL_REGISTER | UMCG_CTL_WORKER, &worker.umcg.task) != 0) {
     const int err = errno;
     tls_registered = nullptr;
-    return absl::InternalError(absl::StrCat(
-        "umcg_ctl(REGISTER|WORKER): ", std::strerror(err)));
+    return absl::InternalError(
+        absl::StrCat("umcg_ctl(REGISTER|WORKER): ", std::strerror(err)));
   }
   return absl::OkStatus();
 }
@@ -204,8 +204,8 @@ void KernelBackend::ServerSwitch(Server& server, uint32_t tid) {
 
 Worker* KernelBackend::SwitchTo(Server& server, Worker& worker) {
   struct umcg_task& self = server.umcg.task;
-  ServerSwitch(server,
-               static_cast<uint32_t>(worker.tid.load(std::memory_order_relaxed)));
+  ServerSwitch(server, static_cast<uint32_t>(
+                           worker.tid.load(std::memory_order_relaxed)));
   while (true) {
     // Workers store server.current before they touch their own state, so
     // reading the state and then current again tells a hand-back from an
@@ -391,7 +391,7 @@ void KernelBackend::EnterCritical(Worker& worker) {
 
 void KernelBackend::ExitCritical(Worker& worker) {
   const __u64 old = Word64(worker.umcg.task.state)
-                           .fetch_and(~UMCG_TF_LOCKED, std::memory_order_seq_cst);
+                        .fetch_and(~UMCG_TF_LOCKED, std::memory_order_seq_cst);
   // A preemption requested just before we locked was delivered while the
   // kernel had to ignore it: raise it again now that we may be stopped.
   if ((old & UMCG_TF_PREEMPTED) != 0) {

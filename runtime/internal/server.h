@@ -2,9 +2,9 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_SERVER_H_
 
-#include <atomic>
 #include <sys/types.h>
 
+#include <atomic>
 #include <thread>
 
 #include "runtime/internal/parker.h"

@@ -38,10 +38,9 @@ inline __u64 StateOf(__u64 word) { return UMCG_TASK_STATE(word); }
 // advanced, as the kernel does, so ABA is visible to every reader. Full
 // barrier (seq_cst) on success: orders what the caller did before against
 // the kernel's and other threads' reads of the new state.
-inline bool CasState(struct umcg_task& t, __u64& expected,
-                     __u64 state_flags) {
+inline bool CasState(struct umcg_task& t, __u64& expected, __u64 state_flags) {
   const __u64 desired = (UMCG_TASK_TS_NEXT(expected) & UMCG_TASK_TS_MASK) |
-                           (state_flags & (UMCG_TASK_STATE_MASK | UMCG_TF_MASK));
+                        (state_flags & (UMCG_TASK_STATE_MASK | UMCG_TF_MASK));
   return Word64(t.state).compare_exchange_strong(expected, desired,
                                                  std::memory_order_seq_cst);
 }

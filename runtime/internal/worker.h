@@ -47,12 +47,12 @@ struct Worker {
   // Kernel backend: set by the thread as its last access to this struct
   // after it left UMCG; the owner may then join and free it.
   std::atomic<bool> exited{false};
-  std::shared_ptr<TaskState> task;       // Guarded by the core mutex.
-  Worker* next = nullptr;                // Resumed-queue link (core mutex).
-  bool in_idle = false;                  // In the idle stack (core mutex).
-  bool in_resumed = false;               // In the resumed queue (core mutex).
-  int64_t idle_since_ns = 0;             // Core mutex.
-  int64_t runnable_since_ns = 0;         // Written before enqueueing.
+  std::shared_ptr<TaskState> task;  // Guarded by the core mutex.
+  Worker* next = nullptr;           // Resumed-queue link (core mutex).
+  bool in_idle = false;             // In the idle stack (core mutex).
+  bool in_resumed = false;          // In the resumed queue (core mutex).
+  int64_t idle_since_ns = 0;        // Core mutex.
+  int64_t runnable_since_ns = 0;    // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};
   std::atomic<uint64_t> ack_seq{0};  // Last dispatch_seq the worker saw.

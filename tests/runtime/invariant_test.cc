@@ -11,11 +11,11 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::InvariantCounter;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::Spin;
+using ::umcg_rpc::runtime::testing::TestOptions;
 
 class InvariantTest : public ::testing::TestWithParam<int> {};
 

@@ -13,10 +13,10 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::SpinUntil;
+using ::umcg_rpc::runtime::testing::TestOptions;
 
 TEST(ThreadStatTest, ReadsOwnThread) {
   absl::StatusOr<internal::ThreadStat> st =

@@ -15,9 +15,9 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::TestOptions;
 
 TEST(ParseBackendKindTest, AcceptsTheThreeFlagValues) {
   EXPECT_EQ(*ParseBackendKind("auto"), BackendKind::kAuto);

@@ -12,8 +12,8 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::TestOptions;
 
 TEST(ShutdownTest, DrainRunsQueuedAndBlockedTasks) {
   auto s = MakeScheduler(TestOptions(2));

@@ -16,10 +16,10 @@
 namespace umcg_rpc::runtime {
 namespace {
 
-using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::Spin;
+using ::umcg_rpc::runtime::testing::TestOptions;
 
 struct Record {
   std::atomic<int> runs{0};
