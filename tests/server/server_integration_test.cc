@@ -453,6 +453,16 @@ TEST(ServerStartupTest, KernelBackendWithoutTheUmcgKernelIsAClearError) {
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("umcg"));
 }
 
+TEST(ServerStartupTest, OnTheUmcgKernelAutoPicksTheKernelBackend) {
+  if (access("/sys/kernel/umcg", F_OK) != 0) {
+    GTEST_SKIP() << "not the UMCG kernel (tests/guest/run-server-tests runs "
+                    "this in the guest)";
+  }
+  auto server = StartServer({"--mode=umcg"});
+  ASSERT_NE(server, nullptr);
+  EXPECT_THAT(server->Log(), HasSubstr("backend=kernel "));
+}
+
 TEST(ServerStartupTest, PortInUseIsAClearError) {
   auto first = StartServer({});
   ASSERT_NE(first, nullptr);
