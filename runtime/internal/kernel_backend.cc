@@ -296,11 +296,12 @@ void KernelBackend::ParkServer(Server& server) {
   // wake-up that finds our tid then always finds us IDLE.
   SetOwnIdle(self);
   PublishIdleServer(server);
-  // Orders the slot store above before the loads of the head and of the
-  // wake token. Pairs with the kernel's push-then-read-slot (umcg.h) and
-  // with UnparkServer()'s token-store-then-state-CAS: either they see us
-  // named and IDLE, or we see their push or token.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // The state CAS and the slot CAS above are seq_cst read-modify-writes
+  // (LOCK CMPXCHG, full barriers), so they are ordered before the loads of
+  // the wake token and the head below. Pairs with the kernel's push, full
+  // barrier, then read of the slot (umcg.h), and with UnparkServer()'s
+  // token store before its state CAS: either they see us named and IDLE,
+  // or we see their push or token.
   if (server.wake_token.exchange(0, std::memory_order_seq_cst) != 0 ||
       Word64(idle_head_).load(std::memory_order_seq_cst) != 0) {
     Unpublish(tid);
