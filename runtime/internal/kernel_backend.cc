@@ -25,6 +25,38 @@ namespace {
 // instead of a signal.
 thread_local struct umcg_task* tls_registered = nullptr;
 
+// A thread outside the runtime (a gRPC completion-queue thread calling
+// Submit) that must wake idle servers registers once as a UMCG server that
+// never waits: registered threads may call umcg_wait(WAKE_ONLY), one
+// syscall, where anyone else must send a signal. Unregistered when the
+// thread exits (the kernel would do it too; the struct dies with the
+// thread's TLS).
+class Waker {
+ public:
+  ~Waker() {
+    if (registered_) syscall(nr_ctl_, UMCG_CTL_UNREGISTER, nullptr);
+  }
+  // The calling thread's struct, registering it on first use; nullptr if
+  // it cannot be registered (it is a UMCG thread of someone else: EBUSY).
+  struct umcg_task* Get(long nr_ctl) {
+    if (!tried_) {
+      tried_ = true;
+      slot_.task = {};
+      slot_.task.state = UMCG_TASK_RUNNING;
+      registered_ = syscall(nr_ctl, UMCG_CTL_REGISTER, &slot_.task) == 0;
+      nr_ctl_ = nr_ctl;
+    }
+    return registered_ ? &slot_.task : nullptr;
+  }
+
+ private:
+  UmcgSlot<Waker> slot_;
+  long nr_ctl_ = -1;
+  bool tried_ = false;
+  bool registered_ = false;
+};
+thread_local Waker tls_waker;
+
 // The kernel refused something the protocol guarantees: a bug here or in
 // the kernel. Continuing would lose or duplicate work, so stop loudly.
 [[noreturn]] void Fatal(const char* what, int err) {
@@ -321,17 +353,20 @@ void KernelBackend::UnparkServer(Server& server) {
   server.wake_token.store(1, std::memory_order_seq_cst);
   const uint32_t tid =
       static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
-  if (tls_registered != nullptr) {
+  struct umcg_task* self = tls_registered;
+  if (self == nullptr) self = tls_waker.Get(nr_.nr_umcg_ctl);
+  if (self != nullptr) {
     // A UMCG thread: the kernel moves the server IDLE -> RUNNING and
     // wakes it. EAGAIN (not IDLE: awake, or not parked yet, and then it
     // sees the token) and ESRCH (exited) need nothing more.
-    Word32(tls_registered->next_tid).store(tid, std::memory_order_relaxed);
+    Word32(self->next_tid).store(tid, std::memory_order_relaxed);
     Wait(UMCG_WAIT_WAKE_ONLY, 0);
     return;
   }
-  // Any other thread cannot call umcg_wait(): make the server RUNNING
-  // ourselves (its wait loop then ends) and interrupt its sleep with the
-  // signal. If it is not IDLE it sees the token before it sleeps.
+  // A thread that is somebody else's UMCG thread cannot use umcg_wait()
+  // for us: make the server RUNNING ourselves (its wait loop then ends)
+  // and interrupt its sleep with the signal. If it is not IDLE it sees
+  // the token before it sleeps.
   if (ClaimIdle(server.umcg.task)) {
     syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), signal_);
   }

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -195,6 +196,40 @@ TEST_F(KernelBackendTest, RawBlockingKeepsTheInvariant) {
   EXPECT_LE(m.max_running_observed, 2);
   EXPECT_EQ(m.running_workers, 0);
   EXPECT_EQ(m.blocked_workers, 0);
+}
+
+// Idle servers are woken from outside the runtime two ways: a plain thread
+// registers once as a UMCG waker (umcg_wait(WAKE_ONLY)); a thread that is
+// already some other UMCG thread cannot, and falls back to a signal. Both
+// must wake a parked server every time.
+TEST_F(KernelBackendTest, SubmitFromOutsideWakesIdleServersBothWays) {
+  auto s = Scheduler::Create(KernelOptions(2));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto run_some = [&] {
+    for (int i = 0; i < 50; ++i) {
+      std::atomic<bool> ran{false};
+      auto h = (*s)->Submit([&] { ran = true; });
+      ASSERT_TRUE(h.ok());
+      ASSERT_TRUE(h->WaitUntil(absl::Now() + kEventually).ok());
+      EXPECT_TRUE(ran.load());
+      // Let the servers go idle again before the next one.
+      absl::SleepFor(absl::Microseconds(300));
+    }
+  };
+  std::thread plain(run_some);
+  plain.join();
+  std::thread foreign([&] {
+    absl::StatusOr<internal::UmcgSyscalls> nr = internal::DiscoverUmcg();
+    ASSERT_TRUE(nr.ok());
+    alignas(UMCG_TASK_ALIGN) struct umcg_task self = {};
+    self.state = UMCG_TASK_RUNNING;
+    ASSERT_EQ(syscall(nr->nr_umcg_ctl, UMCG_CTL_REGISTER, &self), 0)
+        << std::strerror(errno);
+    run_some();
+    ASSERT_EQ(syscall(nr->nr_umcg_ctl, UMCG_CTL_UNREGISTER, nullptr), 0);
+  });
+  foreign.join();
+  ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
 }
 
 }  // namespace
