@@ -126,11 +126,16 @@ int main(int argc, char **argv)
 	t_end = now_ns() + (uint64_t)seconds * 1000000000ull;
 	t_last_progress = now_ns();
 	while (now_ns() < t_end) {
-		/* Ask for a preemption of a random RUNNING worker. */
+		/*
+		 * Ask for a preemption of a random RUNNING worker; not before
+		 * it has registered: until then RUNNING is its own initial
+		 * state, which registration checks.
+		 */
 		struct worker *w = workers[rand_r(&seed) % nworkers];
 
-		if (w->tid && state_cas(&w->ut, UMCG_TASK_RUNNING,
-					UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED)) {
+		if (__atomic_load_n(&w->started, __ATOMIC_SEQ_CST) &&
+		    state_cas(&w->ut, UMCG_TASK_RUNNING,
+			      UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED)) {
 			syscall(SYS_tgkill, getpid(), w->tid, SIGUSR1);
 			preempts++;
 		}

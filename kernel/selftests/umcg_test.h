@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -164,8 +165,9 @@ struct worker {
 	void *(*fn)(struct worker *);
 	void *arg;
 	long iterations;
+	int started;			/* registered and run: may be preempted */
 	volatile int done;
-	volatile int yielded;		/* set by worker_yield() */
+	uint32_t yielded_to;		/* worker_yield(): the server to requeue us */
 };
 
 #define MAX_RUNQ 256
@@ -187,13 +189,29 @@ static inline void group_init(struct group *g)
 	pthread_mutex_init(&g->lock, NULL);
 }
 
+/*
+ * A worker must be in at most one queue (this run queue or the kernel's
+ * idle list): two servers that switch to it at once both store their tid
+ * in its server_tid, and the one whose switch fails may leave its own tid
+ * there, so the other server never hears from the worker again. Queuing a
+ * worker twice is a scheduler bug: report it.
+ */
 static inline void runq_push(struct group *g, struct worker *w)
 {
+	int i;
+
 	pthread_mutex_lock(&g->lock);
-	if (g->runq_len < MAX_RUNQ)
-		g->runq[g->runq_len++] = w;
-	else
+	for (i = 0; i < g->runq_len; i++) {
+		if (g->runq[i] == w) {
+			tap_diag("worker %d queued twice: state %llx", w->tid,
+				 (unsigned long long)state_load(&w->ut));
+			tap_failed++;
+		}
+	}
+	if (g->runq_len == MAX_RUNQ)
 		abort();
+	g->runq[g->runq_len] = w;
+	__atomic_store_n(&g->runq_len, g->runq_len + 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -204,7 +222,8 @@ static inline struct worker *runq_pop(struct group *g)
 	pthread_mutex_lock(&g->lock);
 	if (g->runq_len) {
 		w = g->runq[0];
-		memmove(&g->runq[0], &g->runq[1], --g->runq_len * sizeof(w));
+		memmove(&g->runq[0], &g->runq[1], (g->runq_len - 1) * sizeof(w));
+		__atomic_store_n(&g->runq_len, g->runq_len - 1, __ATOMIC_SEQ_CST);
 	}
 	pthread_mutex_unlock(&g->lock);
 	return w;
@@ -249,81 +268,149 @@ static inline int server_register(struct server *s)
 	return (int)sys_umcg_ctl(UMCG_CTL_REGISTER, &s->ut);
 }
 
+/* Give up on a wake-up after this long: nothing legitimate takes 10 s. */
+#define LOST_WAKEUP_NS	10000000000ull
+
+static inline void report_lost_wakeup(struct server *s, struct worker *w)
+{
+	tap_diag("server %d: lost wake-up from worker %d: worker state %llx done %d server_tid %u yielded_to %u",
+		 s->tid, w->tid, (unsigned long long)state_load(&w->ut), w->done,
+		 w->ut.server_tid, __atomic_load_n(&w->yielded_to, __ATOMIC_SEQ_CST));
+	tap_failed++;
+}
+
+/*
+ * Wait until @w, which this server has just switched to, stops running
+ * (blocks, yields, is preempted or finishes). Returns 0, or -errno.
+ *
+ * Being woken proves nothing: a server can be woken spuriously (through a
+ * tid that sat in the idle-server slot, or by a notification from an
+ * earlier run whose end we already saw). Only @w's state counts, and the
+ * order matters. We become IDLE first and only then look at @w. The kernel
+ * changes @w's state (a locked compare-and-swap) before it tries to wake
+ * us, and only wakes us if we are IDLE: so either we see @w's new state
+ * here, or the kernel sees us IDLE and wakes us, and we cannot sleep
+ * through the notification. Looking at @w first and going IDLE afterwards
+ * would let a wake-up that found us still RUNNING be dropped in between.
+ *
+ * RUNNING is not enough to tell that @w still runs for us: by the time we
+ * look, @w may have stopped, gone through the idle list and been switched
+ * to by another server (RUNNING -> BLOCKED -> IDLE -> RUNNING). The kernel
+ * stores the new server's tid in server_tid before the compare-and-swap
+ * that makes @w RUNNING, and we load server_tid after the state: a RUNNING
+ * @w whose server_tid is not ours is another server's run, and ours ended.
+ * (Nobody else stores our tid there: only our own switches do.)
+ */
+static inline int server_wait_worker(struct server *s, struct worker *w)
+{
+	uint32_t me = (uint32_t)s->tid;
+	long r;
+
+	for (;;) {
+		if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
+			return -EPROTO;
+		if (state_of(&w->ut) != UMCG_TASK_RUNNING ||
+		    __atomic_load_n(&w->ut.server_tid, __ATOMIC_SEQ_CST) != me || w->done) {
+			/* Fails only if a wake-up made us RUNNING meanwhile. */
+			state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
+			return 0;
+		}
+		/* Woken, or about to wait, while @w still runs. */
+		__atomic_fetch_add(&s->g->spurious, 1, __ATOMIC_RELAXED);
+		r = sys_umcg_wait(0, now_ns() + LOST_WAKEUP_NS);
+		if (!r || errno == EINTR)
+			continue;
+		if (errno == ETIMEDOUT) {
+			report_lost_wakeup(s, w);
+			return -ETIMEDOUT;
+		}
+		/* EINVAL: a wake-up made us RUNNING before the kernel looked. */
+		if (errno == EINVAL && state_of(&s->ut) == UMCG_TASK_RUNNING)
+			continue;
+		r = -errno;
+		state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
+		return (int)r;
+	}
+}
+
 /*
  * Run @w on this server until it blocks, yields, is preempted or exits.
- * Returns the result of umcg_wait (0 or -errno).
+ * Returns 0 or -errno; any error is a bug somewhere (@w must be IDLE and
+ * in no other queue).
  */
 static inline int server_run(struct server *s, struct worker *w)
 {
+	uint32_t me = (uint32_t)s->tid;
 	long r;
+	int e;
 
 	/* The kernel sets w->ut.server_tid once the switch claimed w. */
 	s->ut.next_tid = (uint32_t)w->tid;
-	if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
-		return -EPROTO;
-	/* A generous deadline: nothing legitimate keeps us here for 10 s. */
-	r = sys_umcg_wait(0, now_ns() + 10000000000ull);
+	for (;;) {
+		if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
+			return -EPROTO;
+		r = sys_umcg_wait(0, now_ns() + LOST_WAKEUP_NS);
+		/*
+		 * EINVAL with our state RUNNING: a spurious wake-up landed
+		 * between our IDLE and the kernel's check, which fails the
+		 * call before anything happened. Switch again.
+		 */
+		if (!r || errno != EINVAL || state_of(&s->ut) != UMCG_TASK_RUNNING)
+			break;
+		__atomic_fetch_add(&s->g->spurious, 1, __ATOMIC_RELAXED);
+	}
+	e = errno;
 	s->ut.next_tid = 0;
-	if (r && errno == ETIMEDOUT) {
-		tap_diag("server %d: lost wake-up from worker %d: worker state %llx done %d "
-			 "server_tid %u yielded %d", s->tid, w->tid,
-			 (unsigned long long)state_load(&w->ut), w->done, w->ut.server_tid,
-			 w->yielded);
-		tap_failed++;
+	if (r && e == ETIMEDOUT) {
+		report_lost_wakeup(s, w);
 		return -ETIMEDOUT;
 	}
 	if (r) {
-		int e = errno;
-
 		state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
 		return -e;
 	}
 	__atomic_fetch_add(&s->g->switches, 1, __ATOMIC_RELAXED);
+	r = server_wait_worker(s, w);
+	if (r)
+		return (int)r;
 	/*
-	 * Spurious wake-ups (a stale idle-server slot) are possible: while
-	 * the worker is still RUNNING, wait for it to stop.
+	 * A worker that yielded to us is on no queue: requeue it. One that
+	 * the kernel parked (block, preemption) is on the idle list, and
+	 * yielded_to is not ours (see worker_yield()).
 	 */
-	while (state_of(&w->ut) == UMCG_TASK_RUNNING && !w->done) {
-		__atomic_fetch_add(&s->g->spurious, 1, __ATOMIC_RELAXED);
-		if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
-			break;
-		r = sys_umcg_wait(0, now_ns() + 20000000ull);
-		if (r && errno != ETIMEDOUT)
-			break;
-	}
-	/* A worker that yielded to us goes back on the run queue. */
-	if (w->yielded && state_of(&w->ut) == UMCG_TASK_IDLE) {
-		w->yielded = 0;
+	if (__atomic_compare_exchange_n(&w->yielded_to, &me, 0, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		runq_push(s->g, w);
-	}
 	return 0;
 }
 
-/* Wait as an idle server for up to @ms. Returns 0 when woken/timeout. */
+/* Wait as an idle server for up to @ms, or until woken. */
 static inline void server_idle(struct server *s, int ms)
 {
 	struct group *g = s->g;
+	uint32_t me = (uint32_t)s->tid;
 
 	if (!state_cas(&s->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
 		return;
-	__atomic_store_n(&g->idle_server_tid, (uint32_t)s->tid, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&g->idle_server_tid, me, __ATOMIC_SEQ_CST);
 	/* Mirror of the kernel's push-then-read: publish, then look. */
-	if (__atomic_load_n(&g->idle_head, __ATOMIC_SEQ_CST) || g->runq_len || g->stop) {
-		uint32_t me = (uint32_t)s->tid;
-
+	if (__atomic_load_n(&g->idle_head, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&g->runq_len, __ATOMIC_SEQ_CST) || g->stop) {
 		__atomic_compare_exchange_n(&g->idle_server_tid, &me, 0, false,
 					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		/* Fails only if a wake-up made us RUNNING meanwhile. */
 		state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
-		if (state_of(&s->ut) == UMCG_TASK_RUNNING)
-			return;
+		return;
 	}
+	/*
+	 * Returns once we are RUNNING again: woken (0), timed out, or, with
+	 * EINVAL, woken before the kernel looked at our state.
+	 */
 	sys_umcg_wait(0, now_ns() + (uint64_t)ms * 1000000ull);
-	{
-		uint32_t me = (uint32_t)s->tid;
-
-		__atomic_compare_exchange_n(&g->idle_server_tid, &me, 0, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	}
+	state_cas(&s->ut, UMCG_TASK_IDLE, UMCG_TASK_RUNNING);
+	/* A stale tid left here would only cause a spurious wake-up. */
+	__atomic_compare_exchange_n(&g->idle_server_tid, &me, 0, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static inline void *server_main(void *arg)
@@ -345,8 +432,9 @@ static inline void *server_main(void *arg)
 		if (w) {
 			int r = server_run(s, w);
 
-			if (r && r != -EAGAIN && r != -ESRCH) {
-				tap_diag("server_run: %s", strerror(-r));
+			if (r && r != -ETIMEDOUT) {	/* that one is reported */
+				tap_diag("server %d: run worker %d: %s", s->tid, w->tid,
+					 strerror(-r));
 				tap_failed++;
 			}
 			s->ran++;
@@ -379,6 +467,8 @@ static inline void *worker_main(void *arg)
 		__atomic_fetch_sub(&w->g->live_workers, 1, __ATOMIC_SEQ_CST);
 		return NULL;
 	}
+	/* Only a registered worker that runs may be asked to stop. */
+	__atomic_store_n(&w->started, 1, __ATOMIC_SEQ_CST);
 	ret = w->fn(w);
 	w->done = 1;
 	if (sys_umcg_ctl(UMCG_CTL_UNREGISTER, NULL)) {
@@ -406,36 +496,75 @@ static inline struct worker *worker_new(struct group *g, void *(*fn)(struct work
 
 /*
  * A worker gives its CPU back to its server and waits to be run again.
- * It must not make itself runnable (visible to other servers) before it
- * has switched away: another server could run it in between. The server
- * it switches to requeues it (see server_run()).
+ * Returns 0 once a server runs it, or -errno.
+ *
+ * The kernel does not put a yielding worker on the idle list: the server
+ * it yields to requeues it (server_run()). That server must tell a yield
+ * from a park by the kernel (after a block or a preemption the worker is on
+ * the idle list already, and requeuing it too puts it in two queues, see
+ * runq_push()): yielded_to names the server a yield is for. It must be set
+ * before we become IDLE, and nothing may park us in between, so:
+ *
+ *  1. RUNNING (or RUNNING|PREEMPTED: the request is moot, we stop anyway)
+ *     -> RUNNING|LOCKED. A preemption request, a compare-and-swap from
+ *     RUNNING, can no longer land, and the kernel ignores one whose signal
+ *     is still on its way while we are LOCKED. Without this step the
+ *     signal could park us (IDLE, idle list) after yielded_to was set.
+ *  2. yielded_to = next_tid = our server. server_tid is stable while we
+ *     are RUNNING: only a switch to us writes it.
+ *  3. RUNNING|LOCKED -> IDLE. From here our server may see us stopped.
+ *  4. umcg_wait(): switch to our server.
  */
 static inline long worker_yield(struct worker *w)
 {
-	long r;
-
+	uint32_t server;
+	uint64_t t0;
 	int tries;
 
-	w->yielded = 1;
-	w->ut.next_tid = w->ut.server_tid;
 	/*
-	 * A pending preemption request is moot: we are yielding anyway. The
-	 * state can change under us between the two attempts (a request
-	 * lands, or one already pending is carried out by the signal that
-	 * interrupts us here and we come back RUNNING), so retry a while.
+	 * The state can change between the two attempts: a request lands,
+	 * or one already pending is carried out by the signal that interrupts
+	 * us here and we come back RUNNING.
 	 */
 	for (tries = 0;; tries++) {
-		if (state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE) ||
+		if (state_cas(&w->ut, UMCG_TASK_RUNNING,
+			      UMCG_TASK_RUNNING | UMCG_TF_LOCKED) ||
 		    state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_PREEMPTED,
-			      UMCG_TASK_IDLE))
+			      UMCG_TASK_RUNNING | UMCG_TF_LOCKED))
 			break;
-		if (tries == 1000) {
-			w->yielded = 0;
+		if (tries == 1000)
 			return -EPROTO;
-		}
 	}
-	r = sys_umcg_wait(0, 0);
-	return r ? -errno : 0;
+	server = w->ut.server_tid;
+	__atomic_store_n(&w->yielded_to, server, __ATOMIC_SEQ_CST);
+	w->ut.next_tid = server;
+	/* Nobody else changes a LOCKED state. */
+	if (!state_cas(&w->ut, UMCG_TASK_RUNNING | UMCG_TF_LOCKED, UMCG_TASK_IDLE))
+		return -EPROTO;
+
+	t0 = now_ns();
+	for (;;) {
+		if (!sys_umcg_wait(0, 0))
+			return 0;
+		/*
+		 * EINVAL, no longer IDLE: our server requeued us and another
+		 * server ran us before we got here. We are running: done.
+		 */
+		if (errno == EINVAL && state_of(&w->ut) != UMCG_TASK_IDLE)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		/*
+		 * EAGAIN: our server was not IDLE. It was woken spuriously and
+		 * has not gone back to sleep yet (server_wait_worker()); going
+		 * IDLE it will see us IDLE and requeue us. We still have to
+		 * wait to be run, and a worker waits only through a switch:
+		 * try again. At worst we wake our server spuriously.
+		 */
+		if (now_ns() - t0 > LOST_WAKEUP_NS)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
 }
 
 /* ---- test runner ------------------------------------------------------- */
