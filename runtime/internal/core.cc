@@ -446,16 +446,9 @@ void Core::OnReleasedLocked(Server& s) {
 }
 
 void Core::RequestSpawnLocked() {
-  // Called when a free CPU finds a queued task but no idle worker and no
-  // runnable one: every other worker is blocked, so each queued task could
-  // start on a new worker now. Ask for up to a batch of them at once; one
-  // worker per round trip to the monitor makes a fan-in of thousands of
-  // blocking calls ramp up far too slowly.
-  constexpr int kSpawnBatch = 64;
   const int total = static_cast<int>(workers_.size()) + pending_spawns_;
-  const size_t batch =
-      static_cast<size_t>(std::max<int>(kSpawnBatch, servers_.size()));
-  const int want = static_cast<int>(std::min(tasks_count_, batch));
+  const int want = std::min<int>(static_cast<int>(tasks_count_),
+                                 static_cast<int>(servers_.size()));
   const int n = std::min(want - pending_spawns_, options_.max_workers - total);
   if (n <= 0) return;
   pending_spawns_ += n;
