@@ -9,20 +9,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/signals.h"
 
 namespace umcg_rpc::runtime::internal {
 
 absl::StatusOr<std::unique_ptr<FallbackBackend>> FallbackBackend::Create(
     int preempt_signal, void (*handler)(int)) {
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(preempt_signal, &sa, nullptr) != 0) {
-    return absl::InternalError(absl::StrCat("sigaction(", preempt_signal,
-                                            "): ", std::strerror(errno)));
-  }
+  absl::Status installed = InstallSignalHandler(preempt_signal, handler);
+  if (!installed.ok()) return installed;
   return std::unique_ptr<FallbackBackend>(new FallbackBackend(preempt_signal));
 }
 
@@ -33,10 +27,7 @@ void FallbackBackend::DetachServer(Server&) {}
 absl::Status FallbackBackend::AttachWorker(Worker& worker) {
   // The preemption signal must be deliverable on workers even if the
   // creating thread blocked it.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, preempt_signal_);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  UnblockSignal(preempt_signal_);
   (void)worker;
   return absl::OkStatus();
 }

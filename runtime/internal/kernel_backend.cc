@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "kernel/include/uapi/linux/umcg.h"
+#include "runtime/internal/signals.h"
 #include "runtime/internal/umcg_task_ops.h"
 
 namespace umcg_rpc::runtime::internal {
@@ -123,15 +124,8 @@ absl::StatusOr<std::unique_ptr<KernelBackend>> KernelBackend::Create(
     int signal, void (*handler)(int)) {
   absl::StatusOr<UmcgSyscalls> nr = DiscoverUmcg();
   if (!nr.ok()) return nr.status();
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(signal, &sa, nullptr) != 0) {
-    return absl::InternalError(
-        absl::StrCat("sigaction(", signal, "): ", std::strerror(errno)));
-  }
+  absl::Status installed = InstallSignalHandler(signal, handler);
+  if (!installed.ok()) return installed;
   return std::unique_ptr<KernelBackend>(new KernelBackend(*nr, signal));
 }
 
@@ -151,15 +145,8 @@ long KernelBackend::Wait(uint32_t flags, uint64_t abs_timeout) const {
   return syscall(nr_.nr_umcg_wait, flags, abs_timeout);
 }
 
-void KernelBackend::UnblockSignal() const {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, signal_);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-}
-
 absl::Status KernelBackend::AttachServer(Server& server) {
-  UnblockSignal();
+  UnblockSignal(signal_);
   server.umcg.owner = &server;
   server.umcg.task = {};
   server.umcg.task.state = UMCG_TASK_RUNNING;
@@ -178,7 +165,7 @@ void KernelBackend::DetachServer(Server& server) {
 }
 
 absl::Status KernelBackend::AttachWorker(Worker& worker) {
-  UnblockSignal();
+  UnblockSignal(signal_);
   worker.umcg.owner = &worker;
   worker.umcg.task = {};
   worker.umcg.task.state = UMCG_TASK_RUNNING;

@@ -76,8 +76,6 @@ class KernelBackend final : public Backend {
   void ServerSwitch(Server& server, uint32_t tid);
   // Takes `tid` out of the idle-server slot if it is still there.
   void Unpublish(uint32_t tid);
-  // Unblocks signal_ on the calling thread.
-  void UnblockSignal() const;
 
   const UmcgSyscalls nr_;
   const int signal_;
