@@ -152,6 +152,7 @@ absl::Status Core::Start() {
     idle_workers_.reserve(options_.max_workers);
     workers_.reserve(options_.max_workers);
     retiring_.reserve(options_.max_workers);
+    retired_scratch_.reserve(options_.max_workers);
     pending_spawns_ = options_.min_workers;
   }
   SpawnWorkers(options_.min_workers);
@@ -179,9 +180,7 @@ Core::~Core() {
 
 absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   if (!task) return absl::InvalidArgumentError("Submit: empty task");
-  Worker* self = CurrentWorker();
-  NoPreemptScope no_preempt(self != nullptr && self->core == this ? self
-                                                                  : nullptr);
+  NoPreemptScope no_preempt(OwnWorker());
   auto t = std::make_shared<TaskState>();
   t->fn = std::move(task);
   t->options = std::move(options);
@@ -374,9 +373,27 @@ void Core::WakeIdleServerLocked() {
   backend_->UnparkServer(*s);
 }
 
-bool Core::RunnableBeyondOneLocked() const {
+bool Core::RunnableWorkLocked() const {
   return resumed_head_ != nullptr ||
          (tasks_head_ != nullptr && !idle_workers_.empty());
+}
+
+Server* Core::TakeIdleServerIfWorkLocked() {
+  return RunnableWorkLocked() ? TakeIdleServerLocked() : nullptr;
+}
+
+std::unique_ptr<Worker> Core::TakeWorkerLocked(Worker* w) {
+  auto it = std::find_if(workers_.begin(), workers_.end(),
+                         [w](const auto& p) { return p.get() == w; });
+  CheckInvariant(it != workers_.end(), "worker not owned by the core");
+  std::unique_ptr<Worker> owned = std::move(*it);
+  workers_.erase(it);
+  return owned;
+}
+
+Worker* Core::OwnWorker() const {
+  Worker* self = CurrentWorker();
+  return self != nullptr && self->core == this ? self : nullptr;
 }
 
 void Core::DrainKernelLocked() {
@@ -492,7 +509,7 @@ void Core::ServerLoop(Server& s) {
     }
     const bool more = NextLocked(s, &w, next_lock);
     // More runnable work than this CPU: let an idle server take some.
-    if (more && RunnableBeyondOneLocked()) also = TakeIdleServerLocked();
+    if (more) also = TakeIdleServerIfWorkLocked();
     next_lock.unlock();
     if (also != nullptr) backend_->UnparkServer(*also);
     if (!more) break;
@@ -559,8 +576,7 @@ bool Core::NextLocked(Server& s, Worker** w,
         }
       }
       DrainKernelLocked();
-      if (resumed_head_ != nullptr ||
-          (tasks_head_ != nullptr && !idle_workers_.empty())) {
+      if (RunnableWorkLocked()) {
         idle_servers_.erase(
             std::find(idle_servers_.begin(), idle_servers_.end(), &s));
         s.idle = false;
@@ -610,11 +626,7 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
     }
     next = PickNextLocked();
     // More runnable work than this CPU: let an idle server take some.
-    if (next != nullptr &&
-        (resumed_head_ != nullptr ||
-         (tasks_head_ != nullptr && !idle_workers_.empty()))) {
-      wake = TakeIdleServerLocked();
-    }
+    if (next != nullptr) wake = TakeIdleServerIfWorkLocked();
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
   if (next == nullptr) {
@@ -647,7 +659,7 @@ void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
       keep = true;  // Nothing else to run: carry on.
     }
     // More runnable work than this CPU: let an idle server take some.
-    if (RunnableBeyondOneLocked()) wake = TakeIdleServerLocked();
+    wake = TakeIdleServerIfWorkLocked();
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
   if (keep) {
@@ -655,9 +667,7 @@ void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
     return;
   }
   // The server queues us (OnReleasedLocked) once we are inside umcg_wait().
-  s.released.store(&from, std::memory_order_relaxed);
-  s.reason.store(reason, std::memory_order_relaxed);
-  s.current.store(nullptr, std::memory_order_seq_cst);
+  MarkReleased(s, from, reason);
   backend_->LeaveCpu(from, s, nullptr);
 }
 
@@ -735,10 +745,8 @@ void Core::WorkerLoop(Worker& w) {
                                                    std::memory_order_acq_rel),
                    "retiring worker not running");
     running_.fetch_sub(1, std::memory_order_acq_rel);
-    Server& s = *w.server.load(std::memory_order_relaxed);
-    s.released.store(nullptr, std::memory_order_relaxed);
-    s.reason.store(ReleaseReason::kExit, std::memory_order_relaxed);
-    s.current.store(nullptr, std::memory_order_seq_cst);
+    MarkReleased(*w.server.load(std::memory_order_relaxed), w,
+                 ReleaseReason::kExit);
   }
   backend_->DetachWorker(w);
   SetCurrentWorker(nullptr);
@@ -748,17 +756,14 @@ void Core::WorkerLoop(Worker& w) {
 
 void Core::AbandonWorker(Worker& w) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find_if(workers_.begin(), workers_.end(),
-                         [&w](const auto& p) { return p.get() == &w; });
-  CheckInvariant(it != workers_.end(), "abandoned worker not owned");
-  retiring_.push_back(std::move(*it));
-  workers_.erase(it);
+  retiring_.push_back(TakeWorkerLocked(&w));
   w.exited.store(true, std::memory_order_release);
 }
 
 void Core::JoinExitedWorkers(bool wait_all) {
-  std::vector<std::unique_ptr<Worker>> done;
-  done.reserve(options_.max_workers);  // No allocation under mu_.
+  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  std::vector<std::unique_ptr<Worker>>& done = retired_scratch_;
+  done.clear();
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -775,6 +780,7 @@ void Core::JoinExitedWorkers(bool wait_all) {
     absl::SleepFor(absl::Microseconds(200));
   }
   for (auto& w : done) pthread_join(w->thread, nullptr);
+  done.clear();
 }
 
 void Core::RunTask(Worker& w) {
@@ -838,10 +844,16 @@ void Core::AwaitDispatch(Worker& w) {
                   std::memory_order_release);
 }
 
-void Core::ReleaseServer(Server& s, Worker& w, ReleaseReason reason) {
+void Core::MarkReleased(Server& s, Worker& w, ReleaseReason reason) {
   s.released.store(&w, std::memory_order_relaxed);
   s.reason.store(reason, std::memory_order_relaxed);
-  s.current.store(nullptr, std::memory_order_release);
+  // seq_cst: the kernel backend's server reads a worker's UMCG state and
+  // then current again; the worker's later state store must not pass this.
+  s.current.store(nullptr, std::memory_order_seq_cst);
+}
+
+void Core::ReleaseServer(Server& s, Worker& w, ReleaseReason reason) {
+  MarkReleased(s, w, reason);
   backend_->NotifyReleased(s);
 }
 
@@ -1022,13 +1034,21 @@ void Core::SpawnWorkers(int n) {
       continue;
     }
     Log(absl::StrCat("cannot create worker thread: ", std::strerror(rc)));
-    std::unique_ptr<Worker> failed;
+    std::unique_ptr<Worker> failed;  // Freed after mu_ is released.
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(workers_.begin(), workers_.end(),
-                           [w](const auto& p) { return p.get() == w; });
-    failed = std::move(*it);
-    workers_.erase(it);
+    failed = TakeWorkerLocked(w);
   }
+}
+
+Worker* Core::RunningWorkerOn(const Server& s) const {
+  // Workers are freed only by the monitor (retirement) or after it has
+  // stopped, so the pointer stays valid for the monitor's use.
+  Worker* w = s.current.load(std::memory_order_acquire);
+  if (w == nullptr ||
+      w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
+    return nullptr;
+  }
+  return w;
 }
 
 void Core::WatchRunningWorkers() {
@@ -1036,13 +1056,8 @@ void Core::WatchRunningWorkers() {
   const int64_t slice = ToNanos(options_.time_slice);
   if (threshold == 0 && slice == 0) return;
   for (auto& s : servers_) {
-    // Workers are freed only by this thread (retirement) or after it has
-    // stopped, so the pointer stays valid here.
-    Worker* w = s->current.load(std::memory_order_acquire);
+    Worker* w = RunningWorkerOn(*s);
     if (w == nullptr) continue;
-    if (w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
-      continue;
-    }
     const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
     const int64_t now = MonotonicNanos();
     const int64_t age = now - w->dispatch_ns.load(std::memory_order_relaxed);
@@ -1089,12 +1104,8 @@ void Core::WatchTimeSlices() {
   const int64_t slice = ToNanos(options_.time_slice);
   if (slice == 0) return;
   for (auto& s : servers_) {
-    // Workers are freed only after the monitor stopped or by this thread.
-    Worker* w = s->current.load(std::memory_order_acquire);
+    Worker* w = RunningWorkerOn(*s);
     if (w == nullptr) continue;
-    if (w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
-      continue;
-    }
     const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
     if (w->mon_signalled_seq == seq) continue;
     if (MonotonicNanos() - w->dispatch_ns.load(std::memory_order_relaxed) <
@@ -1145,10 +1156,7 @@ void Core::RetireIdleLocked(size_t n) {
   // wait in the kernel: a server must run them so that they can exit.
   for (size_t i = 0; i < n; ++i) {
     Worker* w = idle_workers_[i];
-    auto it = std::find_if(workers_.begin(), workers_.end(),
-                           [w](const auto& p) { return p.get() == w; });
-    retiring_.push_back(std::move(*it));
-    workers_.erase(it);
+    retiring_.push_back(TakeWorkerLocked(w));
     w->in_idle = false;
     w->exit.store(true, std::memory_order_release);
     w->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
@@ -1203,8 +1211,9 @@ void Core::SweepQueuedTasks() {
 }
 
 void Core::RetireIdleWorkers(bool all) {
-  std::vector<std::unique_ptr<Worker>> retired;
-  retired.reserve(options_.max_workers);  // No allocation under mu_.
+  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  std::vector<std::unique_ptr<Worker>>& retired = retired_scratch_;
+  retired.clear();
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t cutoff =
@@ -1227,11 +1236,7 @@ void Core::RetireIdleWorkers(bool all) {
         return;
       }
       for (size_t i = 0; i < n; ++i) {
-        Worker* w = idle_workers_[i];
-        auto it = std::find_if(workers_.begin(), workers_.end(),
-                               [w](const auto& p) { return p.get() == w; });
-        retired.push_back(std::move(*it));
-        workers_.erase(it);
+        retired.push_back(TakeWorkerLocked(idle_workers_[i]));
       }
       idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
       retired_.fetch_add(n, std::memory_order_relaxed);
@@ -1242,6 +1247,7 @@ void Core::RetireIdleWorkers(bool all) {
     w->parker.Unpark();
   }
   for (auto& w : retired) pthread_join(w->thread, nullptr);
+  retired.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -1253,9 +1259,7 @@ MetricsSnapshot Core::metrics() const {
   {
     // A worker must not be preempted (parked) while it holds mu_: the
     // servers need mu_ to run it again.
-    Worker* self = CurrentWorker();
-    NoPreemptScope no_preempt(self != nullptr && self->core == this ? self
-                                                                    : nullptr);
+    NoPreemptScope no_preempt(OwnWorker());
     std::lock_guard<std::mutex> lock(mu_);
     m.workers = static_cast<int>(workers_.size());
     m.idle_workers = static_cast<int>(idle_workers_.size());

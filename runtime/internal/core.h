@@ -63,6 +63,8 @@ class Core {
 
  private:
   explicit Core(Options options);
+  // The calling thread if it is one of this core's workers, else nullptr.
+  Worker* OwnWorker() const;
 
   absl::Status Start();
   void Log(absl::string_view message) const;
@@ -98,7 +100,9 @@ class Core {
   void JoinExitedWorkers(bool wait_all);
   // Worker side: waits until dispatched (async-signal-safe).
   void AwaitDispatch(Worker& w);
-  // Gives `s` back to its server thread (async-signal-safe).
+  // Records that `w` released `s` and why (async-signal-safe).
+  void MarkReleased(Server& s, Worker& w, ReleaseReason reason);
+  // MarkReleased, then wakes the server thread (fallback; async-signal-safe).
   void ReleaseServer(Server& s, Worker& w, ReleaseReason reason);
 
   // Queues and pools (mu_ held).
@@ -108,8 +112,14 @@ class Core {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // True if more than one worker could be dispatched right now.
-  bool RunnableBeyondOneLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if a worker could be dispatched right now (a resumed worker, or a
+  // queued task and an idle worker to run it).
+  bool RunnableWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An idle server to wake (after releasing mu_) if RunnableWorkLocked().
+  Server* TakeIdleServerIfWorkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `w` from workers_ and returns its ownership.
+  std::unique_ptr<Worker> TakeWorkerLocked(Worker* w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kernel backend: queues the workers the kernel made runnable.
   void DrainKernelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnKernelRunnableLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,6 +162,11 @@ class Core {
   void WatchTimeSlices();
   void StopMonitor();
   std::vector<Worker*> lost_scratch_;  // Monitor only; reserved up front.
+  // Workers being joined by RetireIdleWorkers / JoinExitedWorkers (monitor,
+  // then Shutdown; never both at once); reserved up front.
+  std::vector<std::unique_ptr<Worker>> retired_scratch_;
+  // The worker holding `s`'s CPU if it is kRunning, else nullptr (monitor).
+  Worker* RunningWorkerOn(const Server& s) const;
 
   const Options options_;
   std::unique_ptr<Backend> backend_;
