@@ -59,6 +59,10 @@ struct Options {
   BackendKind backend = BackendKind::kAuto;
   // Signal used by the fallback backend to preempt workers.
   int preempt_signal = SIGURG;
+  // Runs on each new worker thread before it takes its first task, before
+  // it registers with the backend (e.g. to turn off per-thread allocator
+  // caches). Must not block for long; may be empty.
+  std::function<void()> on_worker_start;
   // Receives one-line log messages (backend choice, errors in tasks).
   // Defaults to stderr when empty.
   std::function<void(absl::string_view)> logger;

@@ -119,6 +119,10 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
   app.add_option("--workers", options.workers,
                  "umcg mode: most worker threads (a blocked RPC holds one)")
       ->check(CLI::Range(1, 100000));
+  app.add_option("--min-workers", options.min_workers,
+                 "umcg mode: workers created at start-up and kept (a burst "
+                 "of blocking RPCs then needs no new threads)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--servers", options.servers,
                  "umcg mode: server threads (CPU slots); 0 = one per CPU")
       ->check(CLI::Range(0, 1024));
@@ -146,14 +150,19 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
     return absl::InvalidArgumentError("--time-slice: not a duration");
   }
   if (options.mode != ServerMode::kUmcg) {
-    for (const char* flag :
-         {"--backend", "--workers", "--servers", "--time-slice"}) {
+    for (const char* flag : {"--backend", "--workers", "--min-workers",
+                             "--servers", "--time-slice"}) {
       if (app.count(flag) > 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(flag, " applies only to --mode=umcg, not --mode=",
                          ServerModeName(options.mode)));
       }
     }
+  }
+  if (options.min_workers > options.workers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min-workers=", options.min_workers,
+                     " exceeds --workers=", options.workers));
   }
   if (options.mode != ServerMode::kThreadPool && app.count("--threads") > 0) {
     return absl::InvalidArgumentError(

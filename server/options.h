@@ -37,6 +37,8 @@ struct ServerOptions {
   std::string backend = "auto";
   // umcg mode: cap on worker threads; each blocked RPC holds one.
   int workers = 10000;
+  // umcg mode: workers created at start-up and never retired (<= workers).
+  int min_workers = 0;
   // umcg mode: server threads (CPU slots); 0 means one per CPU.
   int servers = 0;
   // umcg mode: a handler running longer is preempted; zero disables.

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "runtime/scheduler.h"
 #include "server/common/log.h"
+#include "server/common/thread_cache.h"
 #include "server/rpc/async_server.h"
 #include "server/rpc/executor.h"
 #include "server/rpc/runtime_executor.h"
@@ -61,6 +63,7 @@ runtime::Options RuntimeOptions(const ServerOptions& options) {
   runtime::Options runtime_options;
   runtime_options.servers = options.servers;
   runtime_options.max_workers = options.workers;
+  runtime_options.min_workers = options.min_workers;
   runtime_options.time_slice = options.time_slice;
   // Flags were validated, so the backend name parses.
   runtime_options.backend = runtime::ParseBackendKind(options.backend)
@@ -68,6 +71,18 @@ runtime::Options RuntimeOptions(const ServerOptions& options) {
   runtime_options.logger = [](absl::string_view line) {
     Log(LogLevel::kInfo, "runtime", {{"detail", line}});
   };
+  if (CanDisableThreadAllocatorCache()) {
+    // A worker may hold a blocked RPC for long; its allocator cache would
+    // stay pinned all that time (docs/server.md, "Memory").
+    runtime_options.on_worker_start = [] {
+      static std::atomic<bool> reported{false};
+      absl::Status disabled = DisableThreadAllocatorCache();
+      if (!disabled.ok() && !reported.exchange(true)) {
+        Log(LogLevel::kWarning, "cannot turn off a worker's allocator cache",
+            {{"error", disabled.ToString()}});
+      }
+    };
+  }
   return runtime_options;
 }
 
@@ -127,7 +142,9 @@ absl::Status RunServer(const ServerOptions& options) {
           {{"backend", backend},
            {"asked", options.backend},
            {"reason", scheduler->backend_reason()},
-           {"servers", scheduler->servers()}});
+           {"servers", scheduler->servers()},
+           {"worker_allocator_cache",
+            CanDisableThreadAllocatorCache() ? "off" : "on (not jemalloc)"}});
       break;
     }
   }

@@ -715,6 +715,7 @@ void Core::WorkerLoop(Worker& w) {
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_release);
+  if (options_.on_worker_start) options_.on_worker_start();
   absl::Status attached = backend_->AttachWorker(w);
   if (!attached.ok()) {
     Log(absl::StrCat("worker ", w.id, ": ", attached.ToString()));

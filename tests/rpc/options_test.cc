@@ -67,6 +67,9 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--backend=kernel"},
       {"--mode=umcg", "--backend=magic"},
       {"--workers=8"},
+      {"--min-workers=8"},
+      {"--mode=umcg", "--workers=8", "--min-workers=9"},
+      {"--mode=umcg", "--min-workers=-1"},
       {"--mode=umcg", "--time-slice=never"},
   };
   for (const auto& args : cases) {
@@ -78,11 +81,12 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
 
 TEST(ServerOptionsTest, ParsesTheUmcgFlags) {
   auto options = Parse({"--mode=umcg", "--backend=fallback", "--workers=77",
-                        "--servers=3", "--time-slice=0s"});
+                        "--min-workers=7", "--servers=3", "--time-slice=0s"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ((*options)->mode, ServerMode::kUmcg);
   EXPECT_EQ((*options)->backend, "fallback");
   EXPECT_EQ((*options)->workers, 77);
+  EXPECT_EQ((*options)->min_workers, 7);
   EXPECT_EQ((*options)->servers, 3);
   EXPECT_EQ((*options)->time_slice, absl::ZeroDuration());
 }

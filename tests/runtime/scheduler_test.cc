@@ -196,6 +196,35 @@ TEST(SchedulerTest, WorkersAreReusedAndCapped) {
   EXPECT_EQ(m.tasks_completed, 200u);
 }
 
+TEST(SchedulerTest, WorkerStartHookRunsOnceOnEachWorkerBeforeItsTasks) {
+  static thread_local bool started = false;
+  std::atomic<int> hooks{0};
+  std::atomic<int> tasks_without_hook{0};
+  Options o = TestOptions(2);
+  o.min_workers = 2;
+  o.max_workers = 4;
+  o.on_worker_start = [&] {
+    EXPECT_FALSE(started) << "hook ran twice on one thread";
+    started = true;
+    hooks.fetch_add(1);
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::vector<TaskHandle> hs;
+  for (int i = 0; i < 50; ++i) {
+    auto h = s->Submit([&] {
+      if (!started) tasks_without_hook.fetch_add(1);
+      EXPECT_TRUE(Sleep(absl::Microseconds(300)).ok());
+    });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*h);
+  }
+  for (auto& h : hs) EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_EQ(tasks_without_hook.load(), 0);
+  EXPECT_EQ(static_cast<uint64_t>(hooks.load()), s->metrics().workers_created);
+  EXPECT_GE(hooks.load(), 2);
+}
+
 TEST(SchedulerTest, IdleWorkersAreRetired) {
   Options o = TestOptions(1);
   o.worker_idle_timeout = absl::Milliseconds(20);
