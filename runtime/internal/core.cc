@@ -506,6 +506,12 @@ void Core::ServerLoop(Server& s) {
       } else {
         OnReleasedLocked(s);
       }
+    } else if (s.idle) {
+      // Our last worker listed this CPU as idle (HandOff) and nobody has
+      // taken it yet; we are scheduling on it ourselves now.
+      idle_servers_.erase(
+          std::find(idle_servers_.begin(), idle_servers_.end(), &s));
+      s.idle = false;
     }
     const bool more = NextLocked(s, &w, next_lock);
     // More runnable work than this CPU: let an idle server take some.
@@ -625,14 +631,21 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       PushResumedLocked(from, /*wake_server=*/false);
     }
     next = PickNextLocked();
+    if (next == nullptr) {
+      // Nothing to run: mark the CPU idle on the server thread's behalf
+      // and leave that thread asleep. Waking it only for it to find
+      // nothing and park again cost a futex round trip per drained queue;
+      // whoever next takes this server from idle_servers_ wakes it, and it
+      // leaves SwitchTo() because current is null.
+      MarkReleased(s, from, reason);
+      s.idle = true;
+      idle_servers_.push_back(&s);
+      return;
+    }
     // More runnable work than this CPU: let an idle server take some.
-    if (next != nullptr) wake = TakeIdleServerIfWorkLocked();
+    wake = TakeIdleServerIfWorkLocked();
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
-  if (next == nullptr) {
-    ReleaseServer(s, from, reason);
-    return;
-  }
   MarkRunning(s, *next);
   if (next != &from) backend_->LeaveCpu(from, s, next);
 }
