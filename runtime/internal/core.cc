@@ -631,21 +631,26 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       PushResumedLocked(from, /*wake_server=*/false);
     }
     next = PickNextLocked();
-    if (next == nullptr) {
+    if (next == nullptr && !exit_) {
       // Nothing to run: mark the CPU idle on the server thread's behalf
       // and leave that thread asleep. Waking it only for it to find
       // nothing and park again cost a futex round trip per drained queue;
       // whoever next takes this server from idle_servers_ wakes it, and it
-      // leaves SwitchTo() because current is null.
+      // leaves SwitchTo() because current is null. (Once exit_ is set,
+      // Shutdown has already woken the idle servers: wake ours below.)
       MarkReleased(s, from, reason);
       s.idle = true;
       idle_servers_.push_back(&s);
       return;
     }
     // More runnable work than this CPU: let an idle server take some.
-    wake = TakeIdleServerIfWorkLocked();
+    if (next != nullptr) wake = TakeIdleServerIfWorkLocked();
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
+  if (next == nullptr) {
+    ReleaseServer(s, from, reason);
+    return;
+  }
   MarkRunning(s, *next);
   if (next != &from) backend_->LeaveCpu(from, s, next);
 }
