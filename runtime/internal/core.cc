@@ -631,13 +631,17 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       PushResumedLocked(from, /*wake_server=*/false);
     }
     next = PickNextLocked();
-    if (next == nullptr && !exit_) {
-      // Nothing to run: mark the CPU idle on the server thread's behalf
-      // and leave that thread asleep. Waking it only for it to find
-      // nothing and park again cost a futex round trip per drained queue;
-      // whoever next takes this server from idle_servers_ wakes it, and it
-      // leaves SwitchTo() because current is null. (Once exit_ is set,
-      // Shutdown has already woken the idle servers: wake ours below.)
+    if (next == nullptr && !exit_ && reason == ReleaseReason::kDone) {
+      // A finished task and nothing to run: mark the CPU idle on the
+      // server thread's behalf and leave that thread asleep. Waking it
+      // only for it to find nothing and park again cost a futex round
+      // trip per drained queue; whoever next takes this server from
+      // idle_servers_ wakes it, and it leaves SwitchTo() because current
+      // is null. (Once exit_ is set, Shutdown has already woken the idle
+      // servers: wake ours below.) Not for kBlocked: measured on one CPU
+      // (W1, docs/runtime.md), doing the same for a worker about to block
+      // left the CPU idle 30-40 % of the time with work queued, for a
+      // reason not yet found, so a blocking worker still wakes its server.
       MarkReleased(s, from, reason);
       s.idle = true;
       idle_servers_.push_back(&s);
