@@ -89,6 +89,12 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
   app.add_option("--cq-threads", options.cq_threads,
                  "Completion-queue threads; 0 = one per CPU")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--cq-policy", options.cq_policy,
+                 "Completion-queue threads' scheduling: auto|normal|batch "
+                 "(auto: batch in umcg mode, so that their wake-ups do not "
+                 "preempt a running handler; normal otherwise)")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"auto", "normal", "batch"}));
   app.add_option("--threads", options.threads,
                  "Handler threads in --mode=threadpool")
       ->check(CLI::Range(1, 65536));

@@ -24,6 +24,9 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // Completion-queue threads; 0 means one per CPU the process may use.
   int cq_threads = 0;
+  // Scheduling policy of the completion-queue threads: "auto" (batch in
+  // umcg mode, normal otherwise), "normal" or "batch" (SCHED_BATCH).
+  std::string cq_policy = "auto";
   // Handler threads of the threadpool mode.
   int threads = 256;
   int64_t max_inflight = 10000;

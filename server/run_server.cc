@@ -154,6 +154,9 @@ absl::Status RunServer(const ServerOptions& options) {
   server_options.extra_services.push_back(&stats_service);
   server_options.listen = options.listen;
   server_options.completion_queues = cq_threads;
+  server_options.batch_cq_threads =
+      options.cq_policy == "batch" ||
+      (options.cq_policy == "auto" && options.mode == ServerMode::kUmcg);
   server_options.max_inflight = options.max_inflight;
   absl::StatusOr<std::unique_ptr<AsyncServer>> server =
       AsyncServer::Start(server_options, handlers, *executor);
@@ -165,6 +168,7 @@ absl::Status RunServer(const ServerOptions& options) {
        {"listen", options.listen},
        {"port", (*server)->port()},
        {"cq_threads", cq_threads},
+       {"cq_policy", server_options.batch_cq_threads ? "batch" : "normal"},
        {"handler_threads", handler_threads},
        {"backend", backend},
        {"max_inflight", options.max_inflight},

@@ -476,6 +476,9 @@ void Core::RequestSpawnLocked() {
 // Server side.
 
 void Core::ServerLoop(Server& s) {
+  // Names show in top -H, perf and /proc (15 characters at most).
+  pthread_setname_np(pthread_self(),
+                     absl::StrCat("umcg-server-", s.id).c_str());
   if (s.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -734,6 +737,7 @@ void* Core::WorkerMain(void* arg) {
 }
 
 void Core::WorkerLoop(Worker& w) {
+  pthread_setname_np(pthread_self(), "umcg-worker");
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_release);
@@ -988,6 +992,7 @@ void Core::KickMonitor() {
 }
 
 void Core::MonitorLoop() {
+  pthread_setname_np(pthread_self(), "umcg-monitor");
   absl::Duration tick = absl::Milliseconds(10);
   if (options_.block_threshold > absl::ZeroDuration()) {
     tick = std::min(tick, options_.block_threshold / 4);

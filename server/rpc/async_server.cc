@@ -1,10 +1,14 @@
 #include "server/rpc/async_server.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/memory/memory.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -72,8 +76,9 @@ class CompletionQueueWorker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Requests the first calls and starts the thread.
-  void Start();
+  // Requests the first calls and starts the thread, then makes it
+  // SCHED_BATCH if `batch`; the thread runs even if that fails.
+  absl::Status Start(bool batch);
 
   // Requests one more call of method `M`, unless shutting down.
   template <typename M>
@@ -257,12 +262,21 @@ void CompletionQueueWorker::RequestCall() {
   raw->Request(service_, cq_.get());
 }
 
-void CompletionQueueWorker::Start() {
+absl::Status CompletionQueueWorker::Start(bool batch) {
   for (int i = 0; i < kRequestsAhead; ++i) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "grpc-cq");
+    Loop();
+  });
+  if (!batch) return absl::OkStatus();
+  sched_param param{};
+  const int rc =
+      pthread_setschedparam(thread_.native_handle(), SCHED_BATCH, &param);
+  if (rc != 0) return absl::ErrnoToStatus(rc, "setting SCHED_BATCH");
+  return absl::OkStatus();
 }
 
 AsyncServer::AsyncServer(WorkloadHandlers& handlers, Executor& executor,
@@ -320,7 +334,13 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
     server->workers_.push_back(std::make_unique<CompletionQueueWorker>(
         *server, *server->service_, std::move(cq)));
   }
-  for (auto& worker : server->workers_) worker->Start();
+  // Every queue's thread starts even if a policy cannot be set, so that the
+  // server's destructor can shut all of them down and join them.
+  absl::Status started;
+  for (auto& worker : server->workers_) {
+    started.Update(worker->Start(options.batch_cq_threads));
+  }
+  if (!started.ok()) return started;
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   return server;
 }

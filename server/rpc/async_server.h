@@ -29,6 +29,9 @@ struct AsyncServerOptions {
   std::string listen = "127.0.0.1:50051";
   // Completion queues, each drained by its own thread.
   int completion_queues = 1;
+  // Run those threads as SCHED_BATCH: their wake-ups (a call arrived, a
+  // reply went out) then no longer preempt a running handler thread.
+  bool batch_cq_threads = false;
   // Calls worked on at once before new ones get RESOURCE_EXHAUSTED.
   int64_t max_inflight = 10000;
   // Largest request message accepted, in bytes.

@@ -1,12 +1,19 @@
 #include "server/rpc/thread_pool.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace umcg_rpc {
 
 ThreadPool::ThreadPool(int threads) {
   threads_.reserve(threads);
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "handler-pool");
+      Loop();
+    });
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -1,14 +1,20 @@
 // Starts the real umcg-rpc-server binary in each mode and calls it over
 // gRPC the way a user would.
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -35,12 +41,12 @@ using umcgrpc::v1::Workload;
 const std::string kServerBinary = [] {
   const char* env = std::getenv("UMCG_RPC_SERVER_BINARY");
   return std::string(env != nullptr && *env != '\0' ? env
-                                                     : UMCG_RPC_SERVER_BINARY);
+                                                    : UMCG_RPC_SERVER_BINARY);
 }();
 
 std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> args) {
-  args.insert(args.begin(), {"--listen=127.0.0.1:0", "--cq-threads=2",
-                             "--data-file-size=1048576"});
+  args.insert(args.begin(),
+              {"--listen=127.0.0.1:0", "--data-file-size=1048576"});
   auto server = ServerProcess::Start(kServerBinary, args);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
@@ -461,6 +467,50 @@ TEST(ServerStartupTest, OnTheUmcgKernelAutoPicksTheKernelBackend) {
   auto server = StartServer({"--mode=umcg"});
   ASSERT_NE(server, nullptr);
   EXPECT_THAT(server->Log(), HasSubstr("backend=kernel "));
+}
+
+// Scheduling policy (the "policy" field of /proc/PID/task/TID/stat) of
+// each of `pid`'s threads named `name`.
+std::vector<int> PoliciesOfThreadsNamed(pid_t pid, const std::string& name) {
+  std::vector<int> policies;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  for (const auto& task : std::filesystem::directory_iterator(dir)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)),
+                     std::istreambuf_iterator<char>());
+    // Fields after the parenthesised name, which may contain spaces; the
+    // policy is field 41 overall, so the 39th after the name.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 41 && rest >> field; ++i) {
+    }
+    policies.push_back(std::stoi(field));
+  }
+  return policies;
+}
+
+TEST(ServerStartupTest, QueueThreadsAreBatchByDefaultInUmcgModeOnly) {
+  struct Case {
+    std::vector<std::string> args;
+    int policy;
+  };
+  const std::vector<Case> cases = {
+      {{"--mode=umcg"}, SCHED_BATCH},
+      {{"--mode=umcg", "--cq-policy=normal"}, SCHED_OTHER},
+      {{"--mode=epoll"}, SCHED_OTHER},
+      {{"--mode=threadpool", "--cq-policy=batch"}, SCHED_BATCH},
+  };
+  for (const Case& c : cases) {
+    auto server = StartServer(c.args);
+    ASSERT_NE(server, nullptr);
+    EXPECT_THAT(PoliciesOfThreadsNamed(server->pid(), "grpc-cq"),
+                ::testing::ElementsAre(c.policy, c.policy))
+        << absl::StrJoin(c.args, " ");
+  }
 }
 
 TEST(ServerStartupTest, PortInUseIsAClearError) {
