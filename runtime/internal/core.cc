@@ -366,11 +366,18 @@ Server* Core::TakeIdleServerLocked() {
 }
 
 void Core::WakeIdleServerLocked() {
-  if (idle_servers_.empty()) return;
-  Server* s = idle_servers_.back();
-  idle_servers_.pop_back();
-  s->idle = false;
-  backend_->UnparkServer(*s);
+  if (Server* s = TakeIdleServerLocked()) backend_->UnparkServer(*s);
+}
+
+void Core::ListIdleServerLocked(Server& s) {
+  s.idle = true;
+  idle_servers_.push_back(&s);
+}
+
+void Core::UnlistIdleServerLocked(Server& s) {
+  idle_servers_.erase(
+      std::find(idle_servers_.begin(), idle_servers_.end(), &s));
+  s.idle = false;
 }
 
 bool Core::RunnableWorkLocked() const {
@@ -512,9 +519,7 @@ void Core::ServerLoop(Server& s) {
     } else if (s.idle) {
       // Our last worker listed this CPU as idle (HandOff) and nobody has
       // taken it yet; we are scheduling on it ourselves now.
-      idle_servers_.erase(
-          std::find(idle_servers_.begin(), idle_servers_.end(), &s));
-      s.idle = false;
+      UnlistIdleServerLocked(s);
     }
     const bool more = NextLocked(s, &w, next_lock);
     // More runnable work than this CPU: let an idle server take some.
@@ -565,8 +570,7 @@ bool Core::NextLocked(Server& s, Worker** w,
     *w = PickNextLocked();
     if (*w != nullptr) return true;
     if (exit_) return false;
-    s.idle = true;
-    idle_servers_.push_back(&s);
+    ListIdleServerLocked(s);
     // Park until popped from idle_servers_: a token left over from an
     // earlier release must not make us leave while still listed as idle.
     while (s.idle) {
@@ -586,9 +590,7 @@ bool Core::NextLocked(Server& s, Worker** w,
       }
       DrainKernelLocked();
       if (RunnableWorkLocked()) {
-        idle_servers_.erase(
-            std::find(idle_servers_.begin(), idle_servers_.end(), &s));
-        s.idle = false;
+        UnlistIdleServerLocked(s);
       }
     }
   }
@@ -646,8 +648,7 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       // left the CPU idle 30-40 % of the time with work queued, for a
       // reason not yet found, so a blocking worker still wakes its server.
       MarkReleased(s, from, reason);
-      s.idle = true;
-      idle_servers_.push_back(&s);
+      ListIdleServerLocked(s);
       return;
     }
     // More runnable work than this CPU: let an idle server take some.

@@ -111,7 +111,12 @@ class Core {
   void PushResumedLocked(Worker& w, bool wake_server = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PopResumedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops an idle server and wakes it, if there is one.
   void WakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `s` to idle_servers_ (whoever takes it from there wakes it).
+  void ListIdleServerLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `s`, which is listed, out of idle_servers_ without waking it.
+  void UnlistIdleServerLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if a worker could be dispatched right now (a resumed worker, or a
   // queued task and an idle worker to run it).
   bool RunnableWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
