@@ -8,6 +8,7 @@ Run it through bench/compare/run, which builds what it needs first.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -74,13 +75,79 @@ def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
-class Server:
-    """A server process, with its peak threads/RSS sampled while it runs."""
+def parse_cpus(text, flag):
+    """A CPU list such as "1" or "0,2-3" as a set, checked against the CPUs
+    this process may run on; None for an empty list (no pinning)."""
+    if not text:
+        return None
+    cpus = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        sys.exit("compare: %s: not a CPU list: %r (want e.g. 1 or 0,2-3)" % (flag, text))
+    allowed = os.sched_getaffinity(0)
+    if not cpus <= allowed:
+        sys.exit("compare: %s: CPUs %s are not available here (allowed: %s)" % (
+            flag, ",".join(map(str, sorted(cpus - allowed))),
+            ",".join(map(str, sorted(allowed)))))
+    return cpus
 
-    def __init__(self, binary, args):
+
+def pinned(cpus):
+    """A preexec_fn that confines a child process to `cpus` (None: no-op)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def runnable_threads(pid):
+    """How many of the process's threads are runnable (state R) right now."""
+    count = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                # The state follows the command name, which may hold spaces.
+                if f.read().rsplit(b")", 1)[1][1:2] == b"R":
+                    count += 1
+        except OSError:
+            pass  # The thread exited between the listing and the read.
+    return count
+
+
+# A server's resource use at one instant (Server.usage()).
+Usage = collections.namedtuple("Usage", "cpu_s rss_mib switches sched when")
+
+
+def runnable_between(before, after):
+    """Mean number of the server's threads runnable (running or waiting on
+    a run queue) between two usages, and of those waiting, from schedstat.
+    Threads that exited in between are missing, so this is a lower bound
+    where threads come and go (umcg workers), exact for a fixed pool."""
+    wall_ns = (after.when - before.when) * 1e9
+    run = wait = 0
+    for tid, (r, w) in after.sched.items():
+        r0, w0 = before.sched.get(tid, (0, 0))
+        run += r - r0
+        wait += w - w0
+    return (run + wait) / wall_ns, wait / wall_ns
+
+
+class Server:
+    """A server process, with its peak threads/RSS sampled while it runs.
+
+    With sample_runnable, the sampler also counts the server's runnable
+    threads (state R) every 50 ms: a sampled peak, a lower bound on the true
+    one. Walking every thread that often takes CPU from the load generator
+    (it raised the thread pool's W1 p90 from 0.6 to 4.3 ms with the client
+    on one CPU), so only probe runs, whose latency is not reported, do it.
+    """
+
+    def __init__(self, binary, args, cpus=None, sample_runnable=False):
         self.proc = subprocess.Popen(
             [binary, "--listen=127.0.0.1:0"] + args,
-            stderr=subprocess.PIPE, text=True)
+            stderr=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
         self.log_lines = []
         self.port = None
         self.runtime = {}  # The runtime's metrics line, parsed at stop().
@@ -93,7 +160,8 @@ class Server:
         if self.port is None:
             raise RuntimeError("server did not start:\n" + "".join(self.log_lines))
         threading.Thread(target=self._drain, daemon=True).start()
-        self.peak_threads = 0
+        self.sample_runnable = sample_runnable
+        self.reset_peaks()
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -102,20 +170,37 @@ class Server:
         for line in self.proc.stderr:
             self.log_lines.append(line)
 
+    def reset_peaks(self):
+        """Starts the sampled peaks (threads, runnable threads) afresh."""
+        self.peak_threads = 0
+        self.peak_runnable = 0
+        self.runnable_samples = []
+
     def _sample(self):
         while not self._stop.wait(0.05):
             try:
                 with open("/proc/%d/status" % self.proc.pid) as f:
                     m = re.search(r"Threads:\s+(\d+)", f.read())
-                self.peak_threads = max(self.peak_threads, int(m.group(1)))
+                threads = int(m.group(1))
+                self.peak_threads = max(self.peak_threads, threads)
+                if self.sample_runnable:
+                    n = runnable_threads(self.proc.pid)
+                    self.runnable_samples.append(n)
+                    self.peak_runnable = max(self.peak_runnable, n)
             except OSError:
                 return
+
+    def mean_runnable(self):
+        """The mean of the runnable-thread samples since reset_peaks()."""
+        xs = self.runnable_samples
+        return sum(xs) / len(xs) if xs else 0.0
 
     def address(self):
         return "127.0.0.1:%d" % self.port
 
     def usage(self):
-        """CPU seconds, peak RSS (MiB), context switches so far."""
+        """CPU seconds, peak RSS (MiB), context switches so far, and each
+        live thread's (run, run-queue wait) nanoseconds from schedstat."""
         pid = self.proc.pid
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -124,14 +209,18 @@ class Server:
             status = f.read()
         rss = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
         switches = 0
+        sched = {}
         for tid in os.listdir("/proc/%d/task" % pid):
             try:
                 with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
                     for k, v in re.findall(r"(\w+_ctxt_switches):\s+(\d+)", f.read()):
                         switches += int(v)
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    run, wait = f.read().split()[:2]
+                sched[tid] = (int(run), int(wait))
             except OSError:
-                pass
-        return cpu, rss, switches
+                pass  # The thread exited between the listing and the read.
+        return Usage(cpu, rss, switches, sched, time.monotonic())
 
     def stop(self):
         self._stop.set()
@@ -163,8 +252,13 @@ class Harness:
                 sys.exit("compare: %s is missing; build it first (bench/compare/run does)" % b)
         self.modes = available_modes(self.server_bin, opts.modes)
         self.downstream = None
+        self.server_cpus = parse_cpus(opts.server_cpus, "--server-cpus")
+        self.client_cpus = parse_cpus(opts.client_cpus, "--client-cpus")
+        if self.client_cpus is not None:
+            # The harness (and its sampler thread) counts as client.
+            os.sched_setaffinity(0, self.client_cpus)
 
-    def start_server(self, mode, workload):
+    def start_server(self, mode, workload, sample_runnable=False):
         args = list(mode.args)
         if workload == "W4":
             # An in-flight limit below the load generator's 256 outstanding
@@ -173,7 +267,8 @@ class Harness:
             args.append("--max-inflight=64")
         if WORKLOADS[workload][2]:
             args.append("--downstream=" + self.downstream.address())
-        return Server(self.server_bin, args)
+        return Server(self.server_bin, args, cpus=self.server_cpus,
+                      sample_runnable=sample_runnable)
 
     def loadgen(self, address, data, rate, duration, concurrency=256):
         cmd = [self.loadgen_bin, "-q", "--target", address,
@@ -181,24 +276,30 @@ class Harness:
                "--rate", str(rate), "-z", duration, "--warmup", self.opts.warmup,
                "-c", str(concurrency), "--connections", str(self.opts.connections),
                "-t", "10s"]
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             preexec_fn=pinned(self.client_cpus))
         if out.returncode != 0:
             raise RuntimeError("loadgen failed: " + out.stderr)
         return json.loads(out.stdout)
 
-    def measured_run(self, mode, workload, rate, duration=None, data=None, server=None):
-        """One open-loop run; against a fresh server unless `server` is given."""
+    def measured_run(self, mode, workload, rate, duration=None, data=None, server=None,
+                     probe=False):
+        """One open-loop run; against a fresh server unless `server` is given.
+        A probe run samples the server's runnable threads (which perturbs the
+        client, so its latency is kept apart from the measured runs')."""
         own = server is None
         if own:
-            server = self.start_server(mode, workload)
+            server = self.start_server(mode, workload, sample_runnable=probe)
         try:
-            cpu0, _, sw0 = server.usage()
+            server.reset_peaks()
+            u0 = server.usage()
             report = self.loadgen(server.address(), data or WORKLOADS[workload][1],
                                   rate, duration or self.opts.duration)
-            cpu1, rss, sw1 = server.usage()
+            u1 = server.usage()
         finally:
             if own:
                 server.stop()
+        mean_runnable, mean_waiting = runnable_between(u0, u1)
         pct = {d["percentage"]: d["latency"] for d in report["latencyDistribution"]}
         codes = report["statusCodeDistribution"]
         return {
@@ -210,8 +311,11 @@ class Harness:
             "p50_us": pct.get(50, 0) / 1e3, "p90_us": pct.get(90, 0) / 1e3,
             "p99_us": pct.get(99, 0) / 1e3, "p999_us": pct.get(99.9, 0) / 1e3,
             "late_sends": report.get("lateSends", 0),
-            "peak_threads": server.peak_threads, "cpu_s": cpu1 - cpu0,
-            "peak_rss_mib": rss, "context_switches": sw1 - sw0,
+            "peak_threads": server.peak_threads, "cpu_s": u1.cpu_s - u0.cpu_s,
+            "mean_runnable": mean_runnable, "mean_waiting": mean_waiting,
+            "probe": probe, "peak_runnable": server.peak_runnable,
+            "sampled_mean_runnable": server.mean_runnable(),
+            "peak_rss_mib": u1.rss_mib, "context_switches": u1.switches - u0.switches,
             # umcg mode: the most workers RUNNING at once, and the bound.
             "max_running": int(server.runtime.get("max_running", 0)),
             "servers": int(server.runtime.get("servers", 0)),
@@ -233,8 +337,11 @@ class Harness:
                    "cpus": os.cpu_count(), "options": vars(self.opts),
                    "saturation": {}, "runs": [], "failures": []}
         self.results = results
+        # The downstream service stands for another machine: it runs on the
+        # client's CPUs, not the server's.
         self.downstream = Server(self.server_bin, ["--mode=threadpool", "--threads=1024",
-                                                   "--max-inflight=100000"])
+                                                   "--max-inflight=100000"],
+                                 cpus=self.client_cpus)
         try:
             for w in self.opts.workloads.split(","):
                 if w not in WORKLOADS:
@@ -248,7 +355,17 @@ class Harness:
                     sat[m.name] = self.saturation(m, w)
                     log("  saturation %-14s %8.0f rps" % (m.name, sat[m.name]))
                 results["saturation"][w] = sat
-                ref = sat.get("epoll") if w in ("W1", "W3", "W4") else max(sat.values())
+                # Issue 5's reference rates: epoll's saturation for W1, W3
+                # and W4, umcg's (its best backend) for W2.
+                if w == "W2":
+                    umcg = [v for k, v in sat.items() if k.startswith("umcg-")]
+                    ref = max(umcg) if umcg else None
+                else:
+                    ref = sat.get("epoll")
+                if ref is None:
+                    log("  note: the reference mode is not among the modes; loads "
+                        "are fractions of the best saturation instead")
+                    ref = max(sat.values())
                 if w == "W4":
                     results["runs"] += self.overload(w, ref)
                     continue
@@ -270,9 +387,29 @@ class Harness:
                             log("  %-14s load %.2f (%6.0f rps): p99 %9.0f us, %6.0f rps ok, %d errors"
                                 % (m.name, frac, r["offered_rps"], r["p99_us"],
                                    r["throughput_rps"], r["errors"]))
+                if w in self.opts.probe_workloads:
+                    results["runs"] += self.probe(w, ref, max(self.opts.loads))
         finally:
             self.downstream.stop()
         return results
+
+    def probe(self, w, ref, frac):
+        """One probe run per mode at `frac` of `ref`: the peak of the server's
+        runnable threads, sampled."""
+        runs = []
+        for m in self.modes:
+            try:
+                r = self.measured_run(m, w, max(1.0, ref * frac), probe=True)
+            except RuntimeError as e:
+                log("  %-14s probe FAILED: %s" % (m.name, e))
+                self.results["failures"].append({"mode": m.name, "workload": w,
+                                                 "load_fraction": frac, "error": str(e)})
+                continue
+            r.update(load_fraction=frac, repeat=0)
+            runs.append(r)
+            log("  %-14s probe at %.2f: runnable threads peak %d, mean %.1f (sampled)"
+                % (m.name, frac, r["peak_runnable"], r["sampled_mean_runnable"]))
+        return runs
 
     def overload(self, w, saturation):
         runs = []
@@ -307,20 +444,30 @@ class Harness:
                 out = subprocess.run(
                     [self.burst_bin, "--target", server.address(), "--calls", "10000",
                      "--connections", "16", "--sleep-us", "1000000", "--timeout-s", "10"],
-                    capture_output=True, text=True)
-                cpu, rss, sw = server.usage()
+                    capture_output=True, text=True, preexec_fn=pinned(self.client_cpus))
+                u = server.usage()
             finally:
                 server.stop()
             fields = dict(re.findall(r"(\S+)=(\S+)", out.stdout))
             r = {"mode": m.name, "workload": "W5", "wall_ms": float(fields.get("wall_ms", 0)),
                  "ok": int(fields.get("status[OK]", 0)), "p50_us": float(fields.get("p50_ms", 0)) * 1e3,
                  "p99_us": float(fields.get("max_ms", 0)) * 1e3,
-                 "peak_threads": server.peak_threads, "peak_rss_mib": rss, "cpu_s": cpu,
-                 "context_switches": sw, "raw": out.stdout.strip()}
+                 "peak_threads": server.peak_threads, "peak_rss_mib": u.rss_mib,
+                 "cpu_s": u.cpu_s, "context_switches": u.switches, "raw": out.stdout.strip()}
             runs.append(r)
             log("  %-14s 10000 x 1 s: wall %.0f ms, %d OK, peak threads %d, rss %.0f MiB"
-                % (m.name, r["wall_ms"], r["ok"], r["peak_threads"], rss))
+                % (m.name, r["wall_ms"], r["ok"], r["peak_threads"], u.rss_mib))
         return runs
+
+
+def pinning_line(options):
+    """Where the server and the client ran, for the table's header."""
+    server, client = options.get("server_cpus"), options.get("client_cpus")
+    if not server and not client:
+        return ("CPUs: not pinned; the server, the load generator and the "
+                "downstream service share every CPU.")
+    return ("CPUs: server on %s; load generator, downstream service and "
+            "harness on %s." % (server or "any", client or "any"))
 
 
 def median(xs):
@@ -334,9 +481,15 @@ def write_table(results, path):
                  results["date"], results["host"], results["cpus"], results["kernel"],
                  results["command"]), "",
              "Medians over repeats. Latency from each request's intended send "
-             "time (open loop). Threads, RSS: server peak; CPU: server CPU seconds.", ""]
+             "time (open loop). Threads, RSS: server peak; CPU: server CPU seconds. "
+             "Runnable threads: the mean number of the server's threads running or "
+             "waiting for a CPU, and of those waiting, over the run (schedstat; "
+             "threads that exited during the run are missing, so where threads come "
+             "and go it is a lower bound).", "",
+             pinning_line(results["options"]), ""]
     for w, (desc, _, _) in WORKLOADS.items():
-        runs = [r for r in results["runs"] if r["workload"] == w]
+        runs = [r for r in results["runs"] if r["workload"] == w and not r.get("probe")]
+        probes = [r for r in results["runs"] if r["workload"] == w and r.get("probe")]
         if not runs:
             continue
         lines += ["## %s: %s" % (w, desc), ""]
@@ -352,8 +505,8 @@ def write_table(results, path):
                     r["peak_threads"], r["peak_rss_mib"]))
             lines.append("")
             continue
-        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | max running workers / servers | CPU (s) | ctx switches | peak RSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | runnable threads: mean (waiting) | max running workers / servers | CPU (s) | ctx switches | peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         keys = sorted({(r.get("phase", ""), r["load_fraction"], r["mode"]) for r in runs},
                       key=lambda k: (k[1] if not k[0] else {"overload": 0, "recovery": 1}[k[0]], k[2]))
         for phase, frac, mode in keys:
@@ -363,11 +516,27 @@ def write_table(results, path):
             label = phase or "%.2f" % frac
             running = ("%d / %d" % (max(r["max_running"] for r in rs), m("servers"))
                        if m("servers") else "-")
-            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %.2f | %d | %.0f |" % (
+            runnable = ("%.1f (%.1f)" % (m("mean_runnable"), m("mean_waiting"))
+                        if "mean_runnable" in rs[0] else "-")
+            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %d | %.0f |" % (
                 mode, label, m("offered_rps"), m("throughput_rps"), m("p50_us"), m("p90_us"),
-                m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), running, m("cpu_s"),
-                m("context_switches"), m("peak_rss_mib")))
+                m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), runnable, running,
+                m("cpu_s"), m("context_switches"), m("peak_rss_mib")))
         lines.append("")
+        if probes:
+            lines += ["Probe runs (one per mode, the server's threads in state R sampled "
+                      "every 50 ms; the sampling perturbs the client, so these runs' "
+                      "latencies are not in the table above):", "",
+                      "| mode | load | runnable threads: sampled peak | sampled mean | "
+                      "peak threads | max running workers / servers | ctx switches | p99 (us) |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in probes:
+                lines.append("| %s | %.2f | %d | %.1f | %d | %s | %d | %.0f |" % (
+                    r["mode"], r["load_fraction"], r["peak_runnable"],
+                    r["sampled_mean_runnable"], r["peak_threads"],
+                    "%d / %d" % (r["max_running"], r["servers"]) if r["servers"] else "-",
+                    r["context_switches"], r["p99_us"]))
+            lines.append("")
     if results.get("failures"):
         lines += ["## Failed runs", ""]
         for f in results["failures"]:
@@ -390,7 +559,7 @@ def write_plots(results, out_dir):
     written = []
     for w in WORKLOADS:
         runs = [r for r in results["runs"] if r["workload"] == w and "phase" not in r
-                and "offered_rps" in r]
+                and "offered_rps" in r and not r.get("probe")]
         if not runs:
             continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -425,15 +594,32 @@ def main():
     p.add_argument("--modes", default="", help="comma-separated subset of modes (default: all available)")
     p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     p.add_argument("--loads", default="0.3,0.5,0.7,0.9",
-                   help="offered loads as fractions of the reference saturation rate")
+                   help="offered loads as fractions of the reference saturation rate "
+                        "(epoll's for W1, W3 and W4; umcg's for W2)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--duration", default="10s", help="measured time per run")
     p.add_argument("--warmup", default="1s")
     p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--server-cpus", default="",
+                   help="CPU list the server under test is confined to (e.g. 1); "
+                        "its runtime then starts one server thread per CPU in it")
+    p.add_argument("--client-cpus", default="",
+                   help="CPU list for the load generator, the downstream service "
+                        "and this harness (e.g. 0), so they do not take the server's CPUs")
+    p.add_argument("--probe-workloads", default="W2",
+                   help="workloads that get one extra run per mode at the highest "
+                        "load, sampling the server's runnable threads every 50 ms "
+                        "(kept out of the latency figures: the sampling perturbs them); "
+                        "empty for none")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 2 s runs, loads 0.5 and 0.9, one repeat")
     opts = p.parse_args()
     opts.loads = [float(x) for x in opts.loads.split(",")]
+    opts.probe_workloads = [w for w in opts.probe_workloads.split(",") if w]
+    unknown = set(opts.probe_workloads) - set(WORKLOADS) | ({"W4", "W5"} & set(opts.probe_workloads))
+    if unknown:
+        sys.exit("compare: --probe-workloads: no probe runs for %s (W1-W3 only)"
+                 % ",".join(sorted(unknown)))
     if opts.quick:
         opts.duration, opts.warmup, opts.repeats, opts.loads = "2s", "0.5s", 1, [0.5, 0.9]
     out = opts.out or os.path.join(
