@@ -57,6 +57,14 @@ struct Options {
   size_t max_queued_tasks = 0;
   // Backend choice; kAuto probes.
   BackendKind backend = BackendKind::kAuto;
+  // Run the monitor thread, and the fallback backend's server threads, as
+  // SCHED_BATCH: waking them then does not preempt the worker running on
+  // that CPU. Measured (docs/runtime.md): the monitor's 500 us tick
+  // preempting a worker that ran tasks back to back cost two context
+  // switches each time and about a quarter of the throughput on one CPU.
+  // Their work (a block or time-slice check, a dispatch) then waits for the
+  // running thread to block or end its slice.
+  bool batch_runtime_threads = true;
   // Signal used by the fallback backend to preempt workers.
   int preempt_signal = SIGURG;
   // Runs on each new worker thread before it takes its first task, before

@@ -136,6 +136,12 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                  "umcg mode: preempt a handler running longer; 0 = never")
       ->type_name("DURATION")
       ->check(CheckDuration);
+  app.add_option("--runtime-policy", options.runtime_policy,
+                 "umcg mode: scheduling of the runtime's monitor thread and "
+                 "(fallback backend) server threads: batch|normal (batch: "
+                 "their wake-ups do not preempt a running handler)")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"normal", "batch"}));
 
   try {
     app.parse(argc, argv);
@@ -157,7 +163,7 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
   }
   if (options.mode != ServerMode::kUmcg) {
     for (const char* flag : {"--backend", "--workers", "--min-workers",
-                             "--servers", "--time-slice"}) {
+                             "--servers", "--time-slice", "--runtime-policy"}) {
       if (app.count(flag) > 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(flag, " applies only to --mode=umcg, not --mode=",

@@ -27,6 +27,9 @@ struct ServerOptions {
   // Scheduling policy of the completion-queue threads: "auto" (batch in
   // umcg mode, normal otherwise), "normal" or "batch" (SCHED_BATCH).
   std::string cq_policy = "auto";
+  // umcg mode: scheduling policy of the runtime's monitor and fallback
+  // server threads, "batch" (SCHED_BATCH) or "normal".
+  std::string runtime_policy = "batch";
   // Handler threads of the threadpool mode.
   int threads = 256;
   int64_t max_inflight = 10000;

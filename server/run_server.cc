@@ -61,6 +61,7 @@ int WaitForStopSignal(const sigset_t& signals, absl::Time deadline) {
 // The runtime configuration the umcg mode's flags ask for.
 runtime::Options RuntimeOptions(const ServerOptions& options) {
   runtime::Options runtime_options;
+  runtime_options.batch_runtime_threads = options.runtime_policy == "batch";
   runtime_options.servers = options.servers;
   runtime_options.max_workers = options.workers;
   runtime_options.min_workers = options.min_workers;
@@ -169,6 +170,8 @@ absl::Status RunServer(const ServerOptions& options) {
        {"port", (*server)->port()},
        {"cq_threads", cq_threads},
        {"cq_policy", server_options.batch_cq_threads ? "batch" : "normal"},
+       {"runtime_policy",
+        options.mode == ServerMode::kUmcg ? options.runtime_policy : "none"},
        {"handler_threads", handler_threads},
        {"backend", backend},
        {"max_inflight", options.max_inflight},

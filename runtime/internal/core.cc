@@ -18,6 +18,7 @@
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
 #include "runtime/internal/kernel_backend.h"
+#include "runtime/internal/thread_policy.h"
 #include "runtime/internal/thread_stat.h"
 
 namespace umcg_rpc::runtime::internal {
@@ -102,6 +103,13 @@ void Core::Log(absl::string_view message) const {
 }
 
 absl::Status Core::Start() {
+  // Workers take the scheduling policy of the thread creating the
+  // scheduler, not of whichever runtime thread spawns them later (the
+  // monitor may run as SCHED_BATCH).
+  worker_policy_ = sched_getscheduler(0);
+  if (worker_policy_ < 0 || sched_getparam(0, &worker_sched_param_) != 0) {
+    return absl::ErrnoToStatus(errno, "reading the scheduling policy");
+  }
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -496,6 +504,13 @@ void Core::ServerLoop(Server& s) {
   }
   s.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_relaxed);
+  // Fallback only: a kernel-backend server must run as soon as the kernel
+  // wakes it (a worker blocked and left the CPU to it).
+  if (options_.batch_runtime_threads && backend_->cooperative()) {
+    if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
+      Log(absl::StrCat("server ", s.id, ": ", batch.ToString()));
+    }
+  }
   absl::Status attached = backend_->AttachServer(s);
   if (!attached.ok()) {
     Log(absl::StrCat("server ", s.id, ": ", attached.ToString()));
@@ -994,6 +1009,11 @@ void Core::KickMonitor() {
 
 void Core::MonitorLoop() {
   pthread_setname_np(pthread_self(), "umcg-monitor");
+  if (options_.batch_runtime_threads) {
+    if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
+      Log(absl::StrCat("monitor: ", batch.ToString()));
+    }
+  }
   absl::Duration tick = absl::Milliseconds(10);
   if (options_.block_threshold > absl::ZeroDuration()) {
     tick = std::min(tick, options_.block_threshold / 4);
@@ -1056,6 +1076,9 @@ void Core::SpawnWorkers(int n) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, options_.worker_stack_size);
     pthread_attr_setguardsize(&attr, page);
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, worker_policy_);
+    pthread_attr_setschedparam(&attr, &worker_sched_param_);
     const int rc = pthread_create(&w->thread, &attr, &Core::WorkerMain, w);
     pthread_attr_destroy(&attr);
     if (rc == 0) {

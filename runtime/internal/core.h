@@ -3,6 +3,8 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
 
+#include <sched.h>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -196,6 +198,10 @@ class Core {
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // Scheduling policy and parameters new workers start with: those of the
+  // thread that started the scheduler (set in Start(), then read-only).
+  int worker_policy_ = SCHED_OTHER;
+  sched_param worker_sched_param_{};
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_ ABSL_GUARDED_BY(mu_) = false;

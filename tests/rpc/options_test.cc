@@ -25,6 +25,7 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ((*options)->max_inflight, 10000);
   EXPECT_EQ((*options)->shutdown_grace, absl::Seconds(10));
   EXPECT_EQ((*options)->cq_policy, "auto");
+  EXPECT_EQ((*options)->runtime_policy, "batch");
 }
 
 TEST(ServerOptionsTest, ParsesEveryFlag) {
@@ -74,6 +75,8 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--mode=umcg", "--min-workers=-1"},
       {"--mode=umcg", "--time-slice=never"},
       {"--cq-policy=fifo"},
+      {"--runtime-policy=batch"},
+      {"--mode=umcg", "--runtime-policy=fifo"},
   };
   for (const auto& args : cases) {
     auto options = Parse(args);
@@ -84,7 +87,8 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
 
 TEST(ServerOptionsTest, ParsesTheUmcgFlags) {
   auto options = Parse({"--mode=umcg", "--backend=fallback", "--workers=77",
-                        "--min-workers=7", "--servers=3", "--time-slice=0s"});
+                        "--min-workers=7", "--servers=3", "--time-slice=0s",
+                        "--runtime-policy=normal"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ((*options)->mode, ServerMode::kUmcg);
   EXPECT_EQ((*options)->backend, "fallback");
@@ -92,6 +96,7 @@ TEST(ServerOptionsTest, ParsesTheUmcgFlags) {
   EXPECT_EQ((*options)->min_workers, 7);
   EXPECT_EQ((*options)->servers, 3);
   EXPECT_EQ((*options)->time_slice, absl::ZeroDuration());
+  EXPECT_EQ((*options)->runtime_policy, "normal");
 }
 
 TEST(ServerOptionsTest, ConfigFileSetsFlagsAndCommandLineWins) {

@@ -1,9 +1,15 @@
 // The fallback monitor: uninstrumented blocking is detected and the CPU
 // handed to another worker; CPU hogs are preempted at the time slice.
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
 #include "runtime/internal/thread_stat.h"
@@ -17,6 +23,62 @@ using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::SpinUntil;
 using ::umcg_rpc::runtime::testing::TestOptions;
+
+// Scheduling policies (sched_getscheduler) of this process's threads
+// named `name`.
+std::vector<int> PoliciesOfThreadsNamed(const std::string& name) {
+  std::vector<int> policies;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    const pid_t tid = std::stoi(task.path().filename().string());
+    policies.push_back(sched_getscheduler(tid));
+  }
+  return policies;
+}
+
+// The policy a task sees on its worker, and the monitor's and the only
+// server's once a task has run: the monitor spawned the task's worker
+// (min_workers is 0) and the server dispatched it, so both had set their
+// policy by then.
+struct Policies {
+  std::vector<int> monitor;
+  std::vector<int> server;
+  int worker = -1;
+};
+
+Policies PoliciesAfterOneTask(Options o) {
+  o.min_workers = 0;
+  auto s = MakeScheduler(std::move(o));
+  Policies p;
+  if (s == nullptr) return p;
+  auto t = s->Submit([&p] { p.worker = sched_getscheduler(0); });
+  EXPECT_TRUE(t.ok() && t->Wait().ok());
+  p.monitor = PoliciesOfThreadsNamed("umcg-monitor");
+  p.server = PoliciesOfThreadsNamed("umcg-server-0");
+  return p;
+}
+
+TEST(RuntimeThreadsTest, MonitorAndFallbackServersRunAsBatchByDefault) {
+  Policies p = PoliciesAfterOneTask(TestOptions(1));
+  EXPECT_THAT(p.monitor, ::testing::ElementsAre(SCHED_BATCH));
+  // A kernel-backend server must run as soon as the kernel wakes it.
+  const int server = testing::OnKernelBackend() ? SCHED_OTHER : SCHED_BATCH;
+  EXPECT_THAT(p.server, ::testing::ElementsAre(server));
+  EXPECT_EQ(p.worker, SCHED_OTHER);  // Task code keeps the normal policy.
+}
+
+TEST(RuntimeThreadsTest, BatchRuntimeThreadsOffKeepsTheNormalPolicy) {
+  Options o = TestOptions(1);
+  o.batch_runtime_threads = false;
+  Policies p = PoliciesAfterOneTask(std::move(o));
+  EXPECT_THAT(p.monitor, ::testing::ElementsAre(SCHED_OTHER));
+  EXPECT_THAT(p.server, ::testing::ElementsAre(SCHED_OTHER));
+  EXPECT_EQ(p.worker, SCHED_OTHER);
+}
 
 TEST(ThreadStatTest, ReadsOwnThread) {
   absl::StatusOr<internal::ThreadStat> st =
