@@ -471,8 +471,13 @@ def pinning_line(options):
 
 
 def median(xs):
+    """The median; for an even count, the mean of the middle two (with two
+    repeats, the upper one alone would report every outlier)."""
     xs = sorted(xs)
-    return xs[len(xs) // 2] if xs else 0
+    if not xs:
+        return 0
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def write_table(results, path):
