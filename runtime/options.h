@@ -61,7 +61,7 @@ struct Options {
   // SCHED_BATCH: waking them then does not preempt the worker running on
   // that CPU. Measured (docs/runtime.md): the monitor's 500 us tick
   // preempting a worker that ran tasks back to back cost two context
-  // switches each time and about a quarter of the throughput on one CPU.
+  // switches each time and about a fifth of the throughput on one CPU.
   // Their work (a block or time-slice check, a dispatch) then waits for the
   // running thread to block or end its slice.
   bool batch_runtime_threads = true;

@@ -106,10 +106,11 @@ absl::Status Core::Start() {
   // Workers take the scheduling policy of the thread creating the
   // scheduler, not of whichever runtime thread spawns them later (the
   // monitor may run as SCHED_BATCH).
-  worker_policy_ = sched_getscheduler(0);
-  if (worker_policy_ < 0 || sched_getparam(0, &worker_sched_param_) != 0) {
+  const int policy = sched_getscheduler(0);
+  if (policy < 0 || sched_getparam(0, &worker_sched_param_) != 0) {
     return absl::ErrnoToStatus(errno, "reading the scheduling policy");
   }
+  worker_policy_ = policy & ~SCHED_RESET_ON_FORK;  // A flag, not a policy.
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -754,6 +755,15 @@ void* Core::WorkerMain(void* arg) {
 
 void Core::WorkerLoop(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
+  // Spawned by the monitor, whose policy it inherited (SCHED_BATCH by
+  // default): take the policy of the thread that created the scheduler.
+  // (pthread attributes cannot name SCHED_BATCH or SCHED_IDLE.)
+  if (sched_setscheduler(0, worker_policy_, &worker_sched_param_) != 0) {
+    Log(absl::StrCat("worker ", w.id,
+                     ": cannot take the scheduler creator's "
+                     "policy ",
+                     worker_policy_, ": ", std::strerror(errno)));
+  }
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_release);
@@ -1076,9 +1086,6 @@ void Core::SpawnWorkers(int n) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, options_.worker_stack_size);
     pthread_attr_setguardsize(&attr, page);
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    pthread_attr_setschedpolicy(&attr, worker_policy_);
-    pthread_attr_setschedparam(&attr, &worker_sched_param_);
     const int rc = pthread_create(&w->thread, &attr, &Core::WorkerMain, w);
     pthread_attr_destroy(&attr);
     if (rc == 0) {

@@ -198,8 +198,8 @@ class Core {
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
-  // Scheduling policy and parameters new workers start with: those of the
-  // thread that started the scheduler (set in Start(), then read-only).
+  // Scheduling policy and parameters each worker sets for itself: those of
+  // the thread that started the scheduler (set in Start(), then read-only).
   int worker_policy_ = SCHED_OTHER;
   sched_param worker_sched_param_{};
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;

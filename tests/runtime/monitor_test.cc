@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
+#include "runtime/internal/thread_policy.h"
 #include "runtime/internal/thread_stat.h"
 #include "runtime/scheduler.h"
 #include "tests/runtime/test_util.h"
@@ -78,6 +80,16 @@ TEST(RuntimeThreadsTest, BatchRuntimeThreadsOffKeepsTheNormalPolicy) {
   EXPECT_THAT(p.monitor, ::testing::ElementsAre(SCHED_OTHER));
   EXPECT_THAT(p.server, ::testing::ElementsAre(SCHED_OTHER));
   EXPECT_EQ(p.worker, SCHED_OTHER);
+}
+
+TEST(RuntimeThreadsTest, WorkersTakeTheCreatingThreadsPolicy) {
+  // Not the monitor's, which spawns them: a scheduler created on a
+  // SCHED_BATCH thread has SCHED_BATCH workers.
+  std::thread creator([] {
+    ASSERT_TRUE(internal::UseBatchPolicy().ok());
+    EXPECT_EQ(PoliciesAfterOneTask(TestOptions(1)).worker, SCHED_BATCH);
+  });
+  creator.join();
 }
 
 TEST(ThreadStatTest, ReadsOwnThread) {
