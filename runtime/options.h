@@ -63,7 +63,8 @@ struct Options {
   // preempting a worker that ran tasks back to back cost two context
   // switches each time and about a fifth of the throughput on one CPU.
   // Their work (a block or time-slice check, a dispatch) then waits for the
-  // running thread to block or end its slice.
+  // running thread to block or end its slice. Only under a SCHED_OTHER
+  // creating thread; otherwise every runtime thread keeps its policy.
   bool batch_runtime_threads = true;
   // Signal used by the fallback backend to preempt workers.
   int preempt_signal = SIGURG;

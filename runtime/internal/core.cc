@@ -103,14 +103,16 @@ void Core::Log(absl::string_view message) const {
 }
 
 absl::Status Core::Start() {
-  // Workers take the scheduling policy of the thread creating the
-  // scheduler, not of whichever runtime thread spawns them later (the
-  // monitor may run as SCHED_BATCH).
+  // Runtime threads go SCHED_BATCH only under a SCHED_OTHER creator. A
+  // real-time, idle or batch creator's policy is kept: its workers could
+  // not always get a real-time policy back from a batch monitor, and batch
+  // and idle threads do not preempt on wake-up anyway.
   const int policy = sched_getscheduler(0);
-  if (policy < 0 || sched_getparam(0, &worker_sched_param_) != 0) {
+  if (policy < 0) {
     return absl::ErrnoToStatus(errno, "reading the scheduling policy");
   }
-  worker_policy_ = policy & ~SCHED_RESET_ON_FORK;  // A flag, not a policy.
+  batch_runtime_threads_ = options_.batch_runtime_threads &&
+                           (policy & ~SCHED_RESET_ON_FORK) == SCHED_OTHER;
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -507,7 +509,7 @@ void Core::ServerLoop(Server& s) {
               std::memory_order_relaxed);
   // Fallback only: a kernel-backend server must run as soon as the kernel
   // wakes it (a worker blocked and left the CPU to it).
-  if (options_.batch_runtime_threads && backend_->cooperative()) {
+  if (batch_runtime_threads_ && backend_->cooperative()) {
     if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
       Log(absl::StrCat("server ", s.id, ": ", batch.ToString()));
     }
@@ -755,14 +757,14 @@ void* Core::WorkerMain(void* arg) {
 
 void Core::WorkerLoop(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
-  // Spawned by the monitor, whose policy it inherited (SCHED_BATCH by
-  // default): take the policy of the thread that created the scheduler.
-  // (pthread attributes cannot name SCHED_BATCH or SCHED_IDLE.)
-  if (sched_setscheduler(0, worker_policy_, &worker_sched_param_) != 0) {
-    Log(absl::StrCat("worker ", w.id,
-                     ": cannot take the scheduler creator's "
-                     "policy ",
-                     worker_policy_, ": ", std::strerror(errno)));
+  // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
+  // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
+  if (batch_runtime_threads_) {
+    const sched_param param{};
+    if (sched_setscheduler(0, SCHED_OTHER, &param) != 0) {
+      Log(absl::StrCat("worker ", w.id,
+                       ": cannot leave SCHED_BATCH: ", std::strerror(errno)));
+    }
   }
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
@@ -1019,7 +1021,7 @@ void Core::KickMonitor() {
 
 void Core::MonitorLoop() {
   pthread_setname_np(pthread_self(), "umcg-monitor");
-  if (options_.batch_runtime_threads) {
+  if (batch_runtime_threads_) {
     if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
       Log(absl::StrCat("monitor: ", batch.ToString()));
     }

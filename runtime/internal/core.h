@@ -3,8 +3,6 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_CORE_H_
 
-#include <sched.h>
-
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -198,10 +196,10 @@ class Core {
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
-  // Scheduling policy and parameters each worker sets for itself: those of
-  // the thread that started the scheduler (set in Start(), then read-only).
-  int worker_policy_ = SCHED_OTHER;
-  sched_param worker_sched_param_{};
+  // The monitor and fallback servers run as SCHED_BATCH, and workers
+  // return to SCHED_OTHER: options_.batch_runtime_threads under a
+  // SCHED_OTHER creator (set in Start(), then read-only).
+  bool batch_runtime_threads_ = false;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_ ABSL_GUARDED_BY(mu_) = false;
