@@ -1,5 +1,6 @@
 // The fallback monitor: uninstrumented blocking is detected and the CPU
-// handed to another worker; CPU hogs are preempted at the time slice.
+// handed to another worker; CPU hogs are preempted at the time slice. And
+// the scheduling policies of the monitor, the servers and the workers.
 #include <sched.h>
 #include <unistd.h>
 
