@@ -125,6 +125,8 @@ def runnable_between(before, after):
     a run queue) between two usages, and of those waiting, from schedstat.
     Threads that exited in between are missing, so this is a lower bound
     where threads come and go (umcg workers), exact for a fixed pool."""
+    if before.sched is None or after.sched is None:
+        return None, None  # No schedstat (e.g. a kernel without SCHED_INFO).
     wall_ns = (after.when - before.when) * 1e9
     run = wait = 0
     for tid, (r, w) in after.sched.items():
@@ -209,15 +211,17 @@ class Server:
             status = f.read()
         rss = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
         switches = 0
-        sched = {}
+        # None when this kernel has no schedstat files (CONFIG_SCHED_INFO).
+        sched = {} if os.path.exists("/proc/%d/schedstat" % pid) else None
         for tid in os.listdir("/proc/%d/task" % pid):
             try:
                 with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
                     for k, v in re.findall(r"(\w+_ctxt_switches):\s+(\d+)", f.read()):
                         switches += int(v)
-                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                    run, wait = f.read().split()[:2]
-                sched[tid] = (int(run), int(wait))
+                if sched is not None:
+                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                        run, wait = f.read().split()[:2]
+                    sched[tid] = (int(run), int(wait))
             except OSError:
                 pass  # The thread exited between the listing and the read.
         return Usage(cpu, rss, switches, sched, time.monotonic())
@@ -490,7 +494,7 @@ def write_table(results, path):
              "Runnable threads: the mean number of the server's threads running or "
              "waiting for a CPU, and of those waiting, over the run (schedstat; "
              "threads that exited during the run are missing, so where threads come "
-             "and go it is a lower bound).", "",
+             "and go it is a lower bound; - where the kernel has no schedstat).", "",
              pinning_line(results["options"]), ""]
     for w, (desc, _, _) in WORKLOADS.items():
         runs = [r for r in results["runs"] if r["workload"] == w and not r.get("probe")]
@@ -522,7 +526,7 @@ def write_table(results, path):
             running = ("%d / %d" % (max(r["max_running"] for r in rs), m("servers"))
                        if m("servers") else "-")
             runnable = ("%.1f (%.1f)" % (m("mean_runnable"), m("mean_waiting"))
-                        if "mean_runnable" in rs[0] else "-")
+                        if rs[0].get("mean_runnable") is not None else "-")
             lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %d | %.0f |" % (
                 mode, label, m("offered_rps"), m("throughput_rps"), m("p50_us"), m("p90_us"),
                 m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), runnable, running,
