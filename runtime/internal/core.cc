@@ -18,8 +18,8 @@
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
 #include "runtime/internal/kernel_backend.h"
-#include "runtime/internal/thread_policy.h"
 #include "runtime/internal/thread_stat.h"
+#include "runtime/thread_policy.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
@@ -510,7 +510,7 @@ void Core::ServerLoop(Server& s) {
   // Fallback only: a kernel-backend server must run as soon as the kernel
   // wakes it (a worker blocked and left the CPU to it).
   if (batch_runtime_threads_ && backend_->cooperative()) {
-    if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
+    if (absl::Status batch = UseBatchPolicy(pthread_self()); !batch.ok()) {
       Log(absl::StrCat("server ", s.id, ": ", batch.ToString()));
     }
   }
@@ -1022,7 +1022,7 @@ void Core::KickMonitor() {
 void Core::MonitorLoop() {
   pthread_setname_np(pthread_self(), "umcg-monitor");
   if (batch_runtime_threads_) {
-    if (absl::Status batch = UseBatchPolicy(); !batch.ok()) {
+    if (absl::Status batch = UseBatchPolicy(pthread_self()); !batch.ok()) {
       Log(absl::StrCat("monitor: ", batch.ToString()));
     }
   }

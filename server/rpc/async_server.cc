@@ -1,7 +1,6 @@
 #include "server/rpc/async_server.h"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <thread>
 #include <utility>
@@ -16,6 +15,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "runtime/thread_policy.h"
 #include "server/common/status_convert.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
@@ -272,11 +272,7 @@ absl::Status CompletionQueueWorker::Start(bool batch) {
     Loop();
   });
   if (!batch) return absl::OkStatus();
-  sched_param param{};
-  const int rc =
-      pthread_setschedparam(thread_.native_handle(), SCHED_BATCH, &param);
-  if (rc != 0) return absl::ErrnoToStatus(rc, "setting SCHED_BATCH");
-  return absl::OkStatus();
+  return runtime::UseBatchPolicy(thread_.native_handle());
 }
 
 AsyncServer::AsyncServer(WorkloadHandlers& handlers, Executor& executor,

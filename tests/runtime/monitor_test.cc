@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,9 +12,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
-#include "runtime/internal/thread_policy.h"
 #include "runtime/internal/thread_stat.h"
 #include "runtime/scheduler.h"
+#include "runtime/thread_policy.h"
+#include "tests/common/thread_policies.h"
 #include "tests/runtime/test_util.h"
 
 namespace umcg_rpc::runtime {
@@ -26,22 +25,7 @@ using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::SpinUntil;
 using ::umcg_rpc::runtime::testing::TestOptions;
-
-// Scheduling policies (sched_getscheduler) of this process's threads
-// named `name`.
-std::vector<int> PoliciesOfThreadsNamed(const std::string& name) {
-  std::vector<int> policies;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string thread_name;
-    std::getline(comm, thread_name);
-    if (thread_name != name) continue;
-    const pid_t tid = std::stoi(task.path().filename().string());
-    policies.push_back(sched_getscheduler(tid));
-  }
-  return policies;
-}
+using ::umcg_rpc::testing::PoliciesOfThreadsNamed;
 
 // The policy a task sees on its worker, and the monitor's and the only
 // server's once a task has run: the monitor spawned the task's worker
@@ -63,8 +47,8 @@ Policies PoliciesAfterOneTask(Options o) {
   if (s == nullptr) return p;
   auto t = s->Submit([&p] { p.worker = sched_getscheduler(0); });
   EXPECT_TRUE(t.ok() && t->Wait().ok());
-  p.monitor = PoliciesOfThreadsNamed("umcg-monitor");
-  p.server = PoliciesOfThreadsNamed("umcg-server-0");
+  p.monitor = PoliciesOfThreadsNamed(getpid(), "umcg-monitor");
+  p.server = PoliciesOfThreadsNamed(getpid(), "umcg-server-0");
   return p;
 }
 
@@ -97,7 +81,7 @@ TEST(RuntimeThreadsTest, ANonNormalCreatorsPolicyIsKept) {
   // Under a SCHED_BATCH creator every runtime thread keeps SCHED_BATCH,
   // workers included (a SCHED_OTHER creator's workers are SCHED_OTHER).
   std::thread creator([] {
-    ASSERT_TRUE(internal::UseBatchPolicy().ok());
+    ASSERT_TRUE(UseBatchPolicy(pthread_self()).ok());
     Policies p = PoliciesAfterOneTask(TestOptions(1));
     EXPECT_THAT(p.monitor, ::testing::ElementsAre(SCHED_BATCH));
     EXPECT_THAT(p.server, ::testing::ElementsAre(SCHED_BATCH));

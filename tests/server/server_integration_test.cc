@@ -5,11 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <future>
-#include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +16,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/workload/limits.h"
+#include "tests/common/thread_policies.h"
 #include "tests/server/grpc_probes.h"
 #include "tests/server/server_process.h"
 #include "umcgrpc/v1/stats.grpc.pb.h"
@@ -467,30 +464,6 @@ TEST(ServerStartupTest, OnTheUmcgKernelAutoPicksTheKernelBackend) {
   auto server = StartServer({"--mode=umcg"});
   ASSERT_NE(server, nullptr);
   EXPECT_THAT(server->Log(), HasSubstr("backend=kernel "));
-}
-
-// Scheduling policy (the "policy" field of /proc/PID/task/TID/stat) of
-// each of `pid`'s threads named `name`.
-std::vector<int> PoliciesOfThreadsNamed(pid_t pid, const std::string& name) {
-  std::vector<int> policies;
-  const std::string dir = absl::StrCat("/proc/", pid, "/task");
-  for (const auto& task : std::filesystem::directory_iterator(dir)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string thread_name;
-    std::getline(comm, thread_name);
-    if (thread_name != name) continue;
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)),
-                     std::istreambuf_iterator<char>());
-    // Fields after the parenthesised name, which may contain spaces; the
-    // policy is field 41 overall, so the 39th after the name.
-    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 41 && rest >> field; ++i) {
-    }
-    policies.push_back(std::stoi(field));
-  }
-  return policies;
 }
 
 TEST(ServerStartupTest, QueueThreadsAreBatchByDefaultInUmcgModeOnly) {
