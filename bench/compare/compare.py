@@ -377,16 +377,10 @@ class Harness:
                     for frac in self.opts.loads:
                         order = self.modes if rep % 2 == 0 else list(reversed(self.modes))
                         for m in order:
-                            try:
-                                r = self.measured_run(m, w, max(1.0, ref * frac))
-                            except RuntimeError as e:
-                                # Record it, say so, and go on with the rest.
-                                log("  %-14s load %.2f FAILED: %s" % (m.name, frac, e))
-                                results["failures"].append({"mode": m.name, "workload": w,
-                                                            "load_fraction": frac,
-                                                            "error": str(e)})
+                            r = self.recorded_run(m, w, ref, frac)
+                            if r is None:
                                 continue
-                            r.update(load_fraction=frac, repeat=rep)
+                            r.update(repeat=rep)
                             results["runs"].append(r)
                             log("  %-14s load %.2f (%6.0f rps): p99 %9.0f us, %6.0f rps ok, %d errors"
                                 % (m.name, frac, r["offered_rps"], r["p99_us"],
@@ -397,19 +391,29 @@ class Harness:
             self.downstream.stop()
         return results
 
+    def recorded_run(self, mode, w, ref, frac, probe=False):
+        """measured_run at `frac` of `ref`; a failure is logged and recorded
+        in the results, and gives None, so the sweep goes on."""
+        try:
+            r = self.measured_run(mode, w, max(1.0, ref * frac), probe=probe)
+        except RuntimeError as e:
+            log("  %-14s %s %.2f FAILED: %s" % (mode.name, "probe" if probe else "load",
+                                                  frac, e))
+            self.results["failures"].append({"mode": mode.name, "workload": w,
+                                             "load_fraction": frac, "error": str(e)})
+            return None
+        r.update(load_fraction=frac)
+        return r
+
     def probe(self, w, ref, frac):
         """One probe run per mode at `frac` of `ref`: the peak of the server's
         runnable threads, sampled."""
         runs = []
         for m in self.modes:
-            try:
-                r = self.measured_run(m, w, max(1.0, ref * frac), probe=True)
-            except RuntimeError as e:
-                log("  %-14s probe FAILED: %s" % (m.name, e))
-                self.results["failures"].append({"mode": m.name, "workload": w,
-                                                 "load_fraction": frac, "error": str(e)})
+            r = self.recorded_run(m, w, ref, frac, probe=True)
+            if r is None:
                 continue
-            r.update(load_fraction=frac, repeat=0)
+            r.update(repeat=0)
             runs.append(r)
             log("  %-14s probe at %.2f: runnable threads peak %d, mean %.1f (sampled)"
                 % (m.name, frac, r["peak_runnable"], r["sampled_mean_runnable"]))
