@@ -1,11 +1,13 @@
 // umcg-rpc-server: the Workload gRPC service; see --help.
 #include <iostream>
 
+#include "server/common/lock_checks.h"
 #include "server/common/log.h"
 #include "server/options.h"
 #include "server/run_server.h"
 
 int main(int argc, char** argv) {
+  umcg_rpc::UseReleaseLockChecks();
   absl::StatusOr<std::optional<umcg_rpc::ServerOptions>> options =
       umcg_rpc::ParseServerOptions(argc, argv);
   if (!options.ok()) {

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "server/common/lock_checks.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
 namespace {
@@ -41,6 +42,7 @@ absl::Duration Percentile(std::vector<absl::Duration> sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  umcg_rpc::UseReleaseLockChecks();
   std::string target = "127.0.0.1:50051";
   int calls = 64;
   int connections = 1;

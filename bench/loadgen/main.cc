@@ -15,6 +15,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "server/common/lock_checks.h"
 #include "umcgrpc/v1/workload.pb.h"
 
 namespace {
@@ -53,6 +54,7 @@ bool ParseDurationFlag(const std::string& text, absl::Duration* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  umcg_rpc::UseReleaseLockChecks();
   // Link the service descriptors into the generated pool.
   umcgrpc::v1::RunRequest::descriptor();
 
