@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
     call->reader->Finish(&call->response, &call->status, call.get());
     inflight.push_back(std::move(call));
   }
+  const absl::Duration issue = absl::Now() - start;
   std::vector<absl::Duration> latencies;
   std::map<std::string, int> codes;
   for (int done = 0; done < calls; ++done) {
@@ -115,9 +116,11 @@ int main(int argc, char** argv) {
   const absl::Duration wall = absl::Now() - start;
   std::sort(latencies.begin(), latencies.end());
   std::printf(
-      "calls=%d connections=%d spin_us=%u sleep_us=%u wall_ms=%.1f "
+      "calls=%d connections=%d spin_us=%u sleep_us=%u issue_ms=%.1f "
+      "wall_ms=%.1f "
       "min_ms=%.1f p50_ms=%.1f p90_ms=%.1f max_ms=%.1f",
-      calls, connections, spin_us, sleep_us, absl::ToDoubleMilliseconds(wall),
+      calls, connections, spin_us, sleep_us, absl::ToDoubleMilliseconds(issue),
+      absl::ToDoubleMilliseconds(wall),
       absl::ToDoubleMilliseconds(latencies.front()),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.5)),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.9)),
