@@ -66,6 +66,11 @@ struct Options {
   // running thread to block or end its slice. Only under a SCHED_OTHER
   // creating thread; otherwise every runtime thread keeps its policy.
   bool batch_runtime_threads = true;
+  // Grow the process's futex hash table (per process since Linux 6.16) to
+  // about one bucket per thread the scheduler may run, so thousands of
+  // workers asleep on futexes do not share the kernel's default 4 buckets
+  // per CPU (runtime/futex_hash.h). Process-wide; never shrinks the table.
+  bool size_futex_hash = true;
   // Signal used by the fallback backend to preempt workers.
   int preempt_signal = SIGURG;
   // Runs on each new worker thread before it takes its first task, before

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "runtime/futex_hash.h"
 #include "runtime/scheduler.h"
 #include "server/common/log.h"
 #include "server/common/thread_cache.h"
@@ -87,6 +88,17 @@ runtime::Options RuntimeOptions(const ServerOptions& options) {
   return runtime_options;
 }
 
+// Grows the process's futex hash for `threads` sleeping threads, as the
+// runtime does for its workers, so that the thread pool baseline is not
+// measured against a table sized for the CPUs (runtime/futex_hash.h).
+void SizeFutexHash(int threads) {
+  absl::StatusOr<int> buckets = runtime::EnsureFutexHashBuckets(threads);
+  if (!buckets.ok() && !absl::IsUnimplemented(buckets.status())) {
+    Log(LogLevel::kWarning, "futex hash not sized",
+        {{"error", buckets.status().ToString()}});
+  }
+}
+
 }  // namespace
 
 absl::Status RunServer(const ServerOptions& options) {
@@ -124,6 +136,7 @@ absl::Status RunServer(const ServerOptions& options) {
   std::string backend = "none";
   switch (options.mode) {
     case ServerMode::kThreadPool:
+      SizeFutexHash(options.threads + cq_threads);
       executor = std::make_unique<ThreadPool>(options.threads);
       handler_threads = options.threads;
       break;

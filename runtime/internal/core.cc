@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/futex_hash.h"
 #include "runtime/internal/clock.h"
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
@@ -157,6 +158,17 @@ absl::Status Core::Start() {
   const std::vector<int> cpus = AllowedCpus();
   const int n =
       options_.servers > 0 ? options_.servers : static_cast<int>(cpus.size());
+  if (options_.size_futex_hash) {
+    // Every worker, server and the monitor may sleep on a futex.
+    absl::StatusOr<int> buckets =
+        EnsureFutexHashBuckets(options_.max_workers + n + 1);
+    if (buckets.ok()) {
+      Log(*buckets > 0 ? absl::StrCat("futex hash: ", *buckets, " buckets")
+                       : "futex hash: the kernel's global table");
+    } else if (!absl::IsUnimplemented(buckets.status())) {
+      Log(absl::StrCat("futex hash not sized: ", buckets.status().ToString()));
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     idle_servers_.reserve(n);
