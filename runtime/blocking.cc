@@ -1,5 +1,7 @@
 #include "runtime/blocking.h"
 
+#include <cerrno>
+
 #include "runtime/internal/core.h"
 #include "runtime/internal/current.h"
 
@@ -17,12 +19,19 @@ BlockingScope::BlockingScope() {
   if (tls_scope_depth++ > 0) return;
   if (!w->core->cooperative()) return;
   worker_ = w;
+  const int saved_errno = errno;
   w->core->EnterBlocking(*w);
+  errno = saved_errno;
 }
 
 BlockingScope::~BlockingScope() {
+  // Callers read the errno of the call they wrapped after the scope ends;
+  // waiting for a CPU again (futex calls that may fail with EAGAIN or
+  // EINTR) must not change it.
+  const int saved_errno = errno;
   if (worker_ != nullptr) worker_->core->ExitBlocking(*worker_);
   if (nested_counted_) --tls_scope_depth;
+  errno = saved_errno;
 }
 
 bool OnWorker() { return internal::CurrentWorker() != nullptr; }

@@ -23,7 +23,8 @@ struct Worker;
 // the scope's lifetime and queues for a CPU again when it ends. Wrap every
 // call that may sleep in the kernel. Nestable (only the outermost scope
 // acts); a no-op off a worker and on the kernel backend (which detects
-// blocking itself).
+// blocking itself). Neither entering nor leaving a scope changes errno, so
+// the wrapped call's errno can be read after the scope ends.
 class BlockingScope {
  public:
   BlockingScope();

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <future>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -70,6 +72,34 @@ TEST(BlockingScopeTest, NestedScopesReleaseOnce) {
   ASSERT_TRUE(h.ok());
   ASSERT_TRUE(h->Wait().ok());
   EXPECT_EQ(s->metrics().blocks, 1u);
+}
+
+// Callers read the wrapped call's errno after the scope: leaving it (which
+// may wait for the CPU on a futex that fails with EAGAIN) must not change
+// errno. Several workers on one CPU, so that leaving often has to wait.
+TEST(BlockingScopeTest, LeavingAScopeKeepsErrno) {
+  auto s = MakeScheduler(TestOptions(1));
+  ASSERT_NE(s, nullptr);
+  constexpr int kTasks = 4;
+  constexpr int kRounds = 10000;
+  std::atomic<int> changed{0};
+  std::vector<TaskHandle> hs;
+  for (int t = 0; t < kTasks; ++t) {
+    auto h = s->Submit([&changed, t] {
+      const int sentinel = 10000 + t;  // No real errno is this large.
+      for (int i = 0; i < kRounds; ++i) {
+        {
+          BlockingScope scope;
+          errno = sentinel;
+        }
+        if (errno != sentinel) changed.fetch_add(1);
+      }
+    });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*std::move(h));
+  }
+  for (auto& h : hs) EXPECT_TRUE(h.Wait().ok());
+  EXPECT_EQ(changed.load(), 0) << "of " << kTasks * kRounds << " scopes";
 }
 
 TEST(BlockingScopeTest, OffAWorkerItIsANoOp) {
