@@ -11,7 +11,8 @@ namespace {
 
 constexpr char kDescription[] =
     "umcg-rpc-server: the Workload gRPC service (umcgrpc.v1.Workload), with "
-    "gRPC health checking and server reflection.";
+    "gRPC health checking (unless --health-service=false) and server "
+    "reflection.";
 
 constexpr char kFooter[] =
     "Modes:\n"
@@ -95,6 +96,10 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                  "preempt a running handler; normal otherwise)")
       ->type_name("POLICY")
       ->check(CLI::IsMember({"auto", "normal", "batch"}));
+  app.add_option("--health-service", options.health_service,
+                 "Serve grpc.health.v1.Health (true|false); its gRPC "
+                 "callback-queue threads also poll the connections, which "
+                 "costs the epoll mode throughput (docs/server.md)");
   app.add_option("--threads", options.threads,
                  "Handler threads in --mode=threadpool")
       ->check(CLI::Range(1, 65536));

@@ -30,6 +30,8 @@ struct ServerOptions {
   // umcg mode: scheduling policy of the runtime's monitor and fallback
   // server threads, "batch" (SCHED_BATCH) or "normal".
   std::string runtime_policy = "batch";
+  // Serve gRPC health checking (grpc.health.v1.Health).
+  bool health_service = true;
   // Handler threads of the threadpool mode.
   int threads = 256;
   int64_t max_inflight = 10000;

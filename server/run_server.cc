@@ -172,6 +172,7 @@ absl::Status RunServer(const ServerOptions& options) {
       options.cq_policy == "batch" ||
       (options.cq_policy == "auto" && options.mode == ServerMode::kUmcg);
   server_options.max_inflight = options.max_inflight;
+  server_options.health_service = options.health_service;
   absl::StatusOr<std::unique_ptr<AsyncServer>> server =
       AsyncServer::Start(server_options, handlers, *executor);
   if (!server.ok()) return server.status();
@@ -188,6 +189,7 @@ absl::Status RunServer(const ServerOptions& options) {
        {"handler_threads", handler_threads},
        {"backend", backend},
        {"max_inflight", options.max_inflight},
+       {"health_service", options.health_service ? "on" : "off"},
        {"data_file", data_description},
        {"downstream", options.downstream.empty() ? "none" : options.downstream},
        {"pid", static_cast<int64_t>(getpid())}});

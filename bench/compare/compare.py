@@ -263,7 +263,7 @@ class Harness:
             os.sched_setaffinity(0, self.client_cpus)
 
     def start_server(self, mode, workload, sample_runnable=False):
-        args = list(mode.args)
+        args = list(mode.args) + self.common_server_args()
         if workload == "W4":
             # An in-flight limit below the load generator's 256 outstanding
             # calls, so overload is shed with RESOURCE_EXHAUSTED instead of
@@ -273,6 +273,14 @@ class Harness:
             args.append("--downstream=" + self.downstream.address())
         return Server(self.server_bin, args, cpus=self.server_cpus,
                       sample_runnable=sample_runnable)
+
+    def common_server_args(self):
+        """Flags every server of the run gets, the downstream service too."""
+        # gRPC's default health service runs on a callback queue whose two
+        # threads also poll the connections; that took 30-40 % of the epoll
+        # mode's W3 throughput on one CPU (docs/server.md), so by default
+        # the comparison measures the RPC path without it.
+        return ["--health-service=%s" % ("true" if self.opts.with_health_service else "false")]
 
     def loadgen(self, address, data, rate, duration, concurrency=256):
         cmd = [self.loadgen_bin, "-q", "--target", address,
@@ -344,7 +352,8 @@ class Harness:
         # The downstream service stands for another machine: it runs on the
         # client's CPUs, not the server's.
         self.downstream = Server(self.server_bin, ["--mode=threadpool", "--threads=1024",
-                                                   "--max-inflight=100000"],
+                                                   "--max-inflight=100000"]
+                                 + self.common_server_args(),
                                  cpus=self.client_cpus)
         try:
             for w in self.opts.workloads.split(","):
@@ -500,7 +509,10 @@ def write_table(results, path):
              "waiting for a CPU, and of those waiting, over the run (schedstat; "
              "threads that exited during the run are missing, so where threads come "
              "and go it is a lower bound; - where the kernel has no schedstat).", "",
-             pinning_line(results["options"]), ""]
+             pinning_line(results["options"]), "",
+             "gRPC's health service: %s." % (
+                 "on in every server" if results["options"].get("with_health_service")
+                 else "off in every server (--health-service=false)"), ""]
     for w, (desc, _, _) in WORKLOADS.items():
         runs = [r for r in results["runs"] if r["workload"] == w and not r.get("probe")]
         probes = [r for r in results["runs"] if r["workload"] == w and r.get("probe")]
@@ -623,6 +635,10 @@ def main():
     p.add_argument("--client-cpus", default="",
                    help="CPU list for the load generator, the downstream service "
                         "and this harness (e.g. 0), so they do not take the server's CPUs")
+    p.add_argument("--with-health-service", action="store_true",
+                   help="keep gRPC's health service on in every server (off by default: "
+                        "its callback-queue threads poll the connections too and cost "
+                        "the epoll mode throughput)")
     p.add_argument("--probe-workloads", default="W2",
                    help="workloads that get one extra run per mode at the highest "
                         "load, sampling the server's runnable threads every 50 ms "

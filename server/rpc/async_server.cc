@@ -293,7 +293,7 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
       new AsyncServer(handlers, executor, options.max_inflight));
   auto service = std::make_unique<Workload::AsyncService>();
 
-  grpc::EnableDefaultHealthCheckService(true);
+  grpc::EnableDefaultHealthCheckService(options.health_service);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
@@ -337,12 +337,18 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
     started.Update(worker->Start(options.batch_cq_threads));
   }
   if (!started.ok()) return started;
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (grpc::HealthCheckServiceInterface* health =
+          server->server_->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+  }
   return server;
 }
 
 void AsyncServer::MarkNotServing() {
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
 }
 
 AsyncServerStats AsyncServer::stats() const {

@@ -34,6 +34,10 @@ struct AsyncServerOptions {
   bool batch_cq_threads = false;
   // Calls worked on at once before new ones get RESOURCE_EXHAUSTED.
   int64_t max_inflight = 10000;
+  // Serve grpc.health.v1.Health (gRPC's default implementation). It runs
+  // on gRPC's callback queue, whose two threads also poll the connections
+  // and take I/O from the completion-queue threads (docs/server.md).
+  bool health_service = true;
   // Largest request message accepted, in bytes.
   int max_receive_message_bytes = (1 << 20) + (64 << 10);
   // More services to serve beside Workload (not owned; must outlive the

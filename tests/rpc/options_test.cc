@@ -26,13 +26,15 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ((*options)->shutdown_grace, absl::Seconds(10));
   EXPECT_EQ((*options)->cq_policy, "auto");
   EXPECT_EQ((*options)->runtime_policy, "batch");
+  EXPECT_TRUE((*options)->health_service);
 }
 
 TEST(ServerOptionsTest, ParsesEveryFlag) {
-  auto options = Parse({"--mode=threadpool", "--listen", "0.0.0.0:0",
-                        "--cq-threads=3", "--cq-policy=batch", "--threads=7",
-                        "--max-inflight=9", "--data-file-size=8192",
-                        "--downstream=127.0.0.1:1", "--shutdown-grace=1500ms"});
+  auto options =
+      Parse({"--mode=threadpool", "--listen", "0.0.0.0:0", "--cq-threads=3",
+             "--cq-policy=batch", "--threads=7", "--max-inflight=9",
+             "--data-file-size=8192", "--downstream=127.0.0.1:1",
+             "--shutdown-grace=1500ms", "--health-service=false"});
   ASSERT_TRUE(options.ok()) << options.status();
   const ServerOptions& o = **options;
   EXPECT_EQ(o.mode, ServerMode::kThreadPool);
@@ -44,6 +46,7 @@ TEST(ServerOptionsTest, ParsesEveryFlag) {
   EXPECT_EQ(o.data_file_size, 8192);
   EXPECT_EQ(o.downstream, "127.0.0.1:1");
   EXPECT_EQ(o.shutdown_grace, absl::Milliseconds(1500));
+  EXPECT_FALSE(o.health_service);
 }
 
 TEST(ServerOptionsTest, HelpReturnsNoOptions) {
@@ -75,6 +78,7 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--mode=umcg", "--min-workers=-1"},
       {"--mode=umcg", "--time-slice=never"},
       {"--cq-policy=fifo"},
+      {"--health-service=maybe"},
       {"--runtime-policy=batch"},
       {"--mode=umcg", "--runtime-policy=fifo"},
   };

@@ -390,6 +390,27 @@ TEST_P(ServerLimitsTest, HealthSaysNotServingWhileDraining) {
   EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
 }
 
+// Without the health service the Workload service is unaffected, Check is
+// UNIMPLEMENTED, and a graceful stop (which marks the server NOT_SERVING
+// when it has a health service) still exits cleanly.
+TEST_P(ServerLimitsTest, HealthServiceCanBeTurnedOff) {
+  std::vector<std::string> args = ModeArgs(GetParam());
+  args.push_back("--health-service=false");
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  auto channel = ChannelTo(*server);
+  absl::StatusOr<int> health = CheckHealth(channel, "");
+  EXPECT_EQ(health.status().code(), absl::StatusCode::kUnimplemented)
+      << health.status();
+  auto stub = Workload::NewStub(channel);
+  RunResponse response;
+  grpc::Status call = CallRun(*stub, Sleep(1000), &response);
+  EXPECT_TRUE(call.ok()) << call.error_message();
+  EXPECT_THAT(server->Log(), HasSubstr("health_service=off"));
+  server->Signal(SIGTERM);
+  EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, ServerLimitsTest,
                          ::testing::Values("epoll", "threadpool", "umcg"));
 
