@@ -24,23 +24,27 @@ constexpr int kMinFutexHashBuckets = 16;
 
 }  // namespace
 
-absl::StatusOr<int> EnsureFutexHashBuckets(int threads) {
-  // 0: the global table is in use, or no private table exists yet (a
-  // single-threaded process); a SET then creates one.
-  const int current = prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0);
-  if (current < 0) {
-    if (errno == EINVAL) {
-      return absl::UnimplementedError(
-          "the kernel has no per-process futex hash (PR_FUTEX_HASH)");
-    }
-    return absl::ErrnoToStatus(errno, "prctl(PR_FUTEX_HASH_GET_SLOTS)");
+absl::StatusOr<int> FutexHashBuckets() {
+  const int buckets = prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0);
+  if (buckets >= 0) return buckets;
+  if (errno == EINVAL) {
+    return absl::UnimplementedError(
+        "the kernel has no per-process futex hash (PR_FUTEX_HASH)");
   }
+  return absl::ErrnoToStatus(errno, "prctl(PR_FUTEX_HASH_GET_SLOTS)");
+}
+
+absl::StatusOr<int> EnsureFutexHashBuckets(int threads) {
+  absl::StatusOr<int> current = FutexHashBuckets();
+  if (absl::IsUnimplemented(current.status())) return 0;  // Global only.
+  if (!current.ok()) return current.status();
   const int wanted = static_cast<int>(std::bit_ceil(static_cast<unsigned>(
       std::clamp(threads, kMinFutexHashBuckets, kMaxFutexHashBuckets))));
-  if (current >= wanted) return current;
+  if (*current >= wanted) return *current;
+  // With 0, either the process has no table of its own yet (a SET creates
+  // one) or it was switched to the global table for good (EBUSY).
   if (prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, wanted, 0, 0) != 0) {
-    // The process was switched to the global table, which is for good.
-    if (errno == EBUSY && current == 0) return 0;
+    if (errno == EBUSY && *current == 0) return 0;
     return absl::ErrnoToStatus(
         errno, absl::StrCat("prctl(PR_FUTEX_HASH_SET_SLOTS, ", wanted, ")"));
   }

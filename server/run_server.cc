@@ -93,7 +93,7 @@ runtime::Options RuntimeOptions(const ServerOptions& options) {
 // measured against a table sized for the CPUs (runtime/futex_hash.h).
 void SizeFutexHash(int threads) {
   absl::StatusOr<int> buckets = runtime::EnsureFutexHashBuckets(threads);
-  if (!buckets.ok() && !absl::IsUnimplemented(buckets.status())) {
+  if (!buckets.ok()) {
     Log(LogLevel::kWarning, "futex hash not sized",
         {{"error", buckets.status().ToString()}});
   }

@@ -165,7 +165,7 @@ absl::Status Core::Start() {
     if (buckets.ok()) {
       Log(*buckets > 0 ? absl::StrCat("futex hash: ", *buckets, " buckets")
                        : "futex hash: the kernel's global table");
-    } else if (!absl::IsUnimplemented(buckets.status())) {
+    } else {
       Log(absl::StrCat("futex hash not sized: ", buckets.status().ToString()));
     }
   }
