@@ -2,14 +2,28 @@
 
 #include <sched.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace umcg_rpc::runtime {
 
-absl::Status UseBatchPolicy(pthread_t thread) {
+namespace {
+
+absl::Status SetPolicy(pthread_t thread, int policy, const char* name) {
   sched_param param{};
-  param.sched_priority = 0;  // The only priority SCHED_BATCH allows.
-  const int rc = pthread_setschedparam(thread, SCHED_BATCH, &param);
-  if (rc != 0) return absl::ErrnoToStatus(rc, "setting SCHED_BATCH");
+  param.sched_priority = 0;  // The only priority either policy allows.
+  const int rc = pthread_setschedparam(thread, policy, &param);
+  if (rc != 0) return absl::ErrnoToStatus(rc, absl::StrCat("setting ", name));
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status UseBatchPolicy(pthread_t thread) {
+  return SetPolicy(thread, SCHED_BATCH, "SCHED_BATCH");
+}
+
+absl::Status UseNormalPolicy(pthread_t thread) {
+  return SetPolicy(thread, SCHED_OTHER, "SCHED_OTHER");
 }
 
 }  // namespace umcg_rpc::runtime

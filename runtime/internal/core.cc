@@ -772,10 +772,8 @@ void Core::WorkerLoop(Worker& w) {
   // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
   if (batch_runtime_threads_) {
-    const sched_param param{};
-    if (sched_setscheduler(0, SCHED_OTHER, &param) != 0) {
-      Log(absl::StrCat("worker ", w.id,
-                       ": cannot leave SCHED_BATCH: ", std::strerror(errno)));
+    if (absl::Status normal = UseNormalPolicy(pthread_self()); !normal.ok()) {
+      Log(absl::StrCat("worker ", w.id, ": ", normal.ToString()));
     }
   }
   SetCurrentWorker(&w);
