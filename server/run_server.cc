@@ -151,7 +151,8 @@ absl::Status RunServer(const ServerOptions& options) {
       scheduler = *std::move(created);
       executor = std::make_unique<RuntimeExecutor>(*scheduler);
       handler_threads = options.workers;
-      backend = std::string(runtime::BackendKindName(scheduler->backend()));
+      backend = static_cast<std::string>(
+          runtime::BackendKindName(scheduler->backend()));
       Log(LogLevel::kInfo, "runtime backend chosen",
           {{"backend", backend},
            {"asked", options.backend},

@@ -4,8 +4,10 @@
 // load generator is the tool for latency-versus-load measurements.
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "server/common/flag_parsing.h"
 #include "server/common/lock_checks.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
@@ -39,33 +42,24 @@ absl::Duration Percentile(std::vector<absl::Duration> sorted, double p) {
   return sorted[i];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  umcg_rpc::UseReleaseLockChecks();
+// What to fire, from the flags.
+struct BurstOptions {
   std::string target = "127.0.0.1:50051";
   int calls = 64;
   int connections = 1;
   uint32_t sleep_us = 50'000;
   uint32_t spin_us = 0;
   int timeout_s = 60;
-  CLI::App app(
-      "Fires --calls Run RPCs at once (each: spin --spin-us of CPU, then "
-      "sleep --sleep-us) over --connections connections; prints the burst's "
-      "wall time, latency percentiles and status counts.",
-      "umcg-rpc-burst");
-  app.option_defaults()->always_capture_default();
-  app.add_option("--target", target, "Server address")->type_name("HOST:PORT");
-  app.add_option("--calls", calls, "Calls in the burst")
-      ->check(CLI::Range(1, 100000));
-  app.add_option("--connections", connections,
-                 "Connections the calls are spread over")
-      ->check(CLI::Range(1, 1024));
-  app.add_option("--sleep-us", sleep_us, "Sleep step per call, microseconds");
-  app.add_option("--spin-us", spin_us, "Spin step per call, microseconds");
-  app.add_option("--timeout-s", timeout_s, "Deadline per call, seconds")
-      ->check(CLI::Range(1, 3600));
-  CLI11_PARSE(app, argc, argv);
+};
+
+// Fires the burst, prints its line, and returns the exit status.
+int RunBurst(const BurstOptions& options) {
+  const std::string& target = options.target;
+  const int calls = options.calls;
+  const int connections = options.connections;
+  const uint32_t sleep_us = options.sleep_us;
+  const uint32_t spin_us = options.spin_us;
+  const int timeout_s = options.timeout_s;
 
   std::vector<std::unique_ptr<Workload::Stub>> stubs;
   for (int i = 0; i < connections; ++i) {
@@ -135,4 +129,47 @@ int main(int argc, char** argv) {
   while (cq.Next(&tag, &ok)) {
   }
   return codes.size() == 1 && codes.count("OK") == 1 ? 0 : 3;
+}
+
+// Parses the flags and fires the burst; returns the exit status.
+int Main(int argc, char** argv) {
+  BurstOptions options;
+  CLI::App app(
+      "Fires --calls Run RPCs at once (each: spin --spin-us of CPU, then "
+      "sleep --sleep-us) over --connections connections; prints the burst's "
+      "wall time, latency percentiles and status counts.",
+      "umcg-rpc-burst");
+  app.footer(
+      "Exit status: 0 when every call ended OK, 3 when some did not, 1 when "
+      "the target cannot be reached, 2 for bad flags.");
+  app.option_defaults()->always_capture_default();
+  app.add_option("--target", options.target, "Server address")
+      ->type_name("HOST:PORT");
+  app.add_option("--calls", options.calls, "Calls in the burst")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--connections", options.connections,
+                 "Connections the calls are spread over")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--sleep-us", options.sleep_us,
+                 "Sleep step per call, microseconds");
+  app.add_option("--spin-us", options.spin_us,
+                 "Spin step per call, microseconds");
+  app.add_option("--timeout-s", options.timeout_s, "Deadline per call, seconds")
+      ->check(CLI::Range(1, 3600));
+  if (std::optional<int> exit = umcg_rpc::ParseFlags(app, argc, argv)) {
+    return *exit;
+  }
+  return RunBurst(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  umcg_rpc::UseReleaseLockChecks();
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "umcg-rpc-burst: %s\n", e.what());
+    return 1;
+  }
 }

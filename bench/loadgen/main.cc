@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -15,6 +16,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "server/common/flag_parsing.h"
 #include "server/common/lock_checks.h"
 #include "umcgrpc/v1/workload.pb.h"
 
@@ -107,7 +109,9 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   app.add_option("--name", name, "Name recorded in the report");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit = umcg_rpc::ParseFlags(app, argc, argv)) {
+    return *exit;
+  }
 
   auto fail = [](const std::string& message) {
     std::cerr << "umcg-rpc-loadgen: " << message
