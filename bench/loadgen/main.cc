@@ -1,5 +1,6 @@
 // umcg-rpc-loadgen: an open-loop gRPC load generator; see --help.
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -53,10 +54,9 @@ bool ParseDurationFlag(const std::string& text, absl::Duration* out) {
   return absl::ParseDuration(text, out) && *out >= absl::ZeroDuration();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  umcg_rpc::UseReleaseLockChecks();
+// Parses the flags, runs the load and writes the report; returns the exit
+// status.
+int Main(int argc, char** argv) {
   // Link the service descriptors into the generated pool.
   umcgrpc::v1::RunRequest::descriptor();
 
@@ -181,4 +181,17 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  umcg_rpc::UseReleaseLockChecks();
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // E.g. a report that cannot be encoded (--name not valid UTF-8).
+    std::cerr << "umcg-rpc-loadgen: " << e.what() << "\n";
+    return 1;
+  }
 }
