@@ -1157,6 +1157,7 @@ void Core::WatchRunningWorkers() {
                                              std::memory_order_acq_rel)) {
           running_.fetch_sub(1, std::memory_order_acq_rel);
           detected_.fetch_add(1, std::memory_order_relaxed);
+          ++mon_lost_bound_;
           ReleaseServer(*w->server.load(std::memory_order_relaxed), *w,
                         ReleaseReason::kLost);
         }
@@ -1239,6 +1240,10 @@ void Core::RetireIdleLocked(size_t n) {
 }
 
 void Core::WatchLostWorkers() {
+  // No worker was lost since the last scan found none: a worker leaves
+  // kLost/kReclaimed on its own or through this scan, and enters kLost only
+  // through WatchRunningWorkers, which counts it.
+  if (mon_lost_bound_ == 0) return;
   std::vector<Worker*>& lost = lost_scratch_;  // Capacity >= max_workers.
   lost.clear();
   {
@@ -1255,6 +1260,8 @@ void Core::WatchLostWorkers() {
       }
     }
   }
+  // The reclaimed are queued; a lost worker can still become reclaimed.
+  mon_lost_bound_ = lost.size();
   // A lost worker that woke up runs without a CPU until its next runtime
   // call; interrupt it so it queues for one (bounding the overcommit).
   const int64_t now = MonotonicNanos();

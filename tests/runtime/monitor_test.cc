@@ -132,6 +132,56 @@ TEST(MonitorTest, CatchesUninstrumentedBlocking) {
   close(fds[1]);
 }
 
+// One server. A blocks uninstrumented (so the monitor declares it lost and
+// gives its CPU to B), then B wakes it while B keeps the CPU. A now runs
+// without a CPU; the monitor must stop it (reclaim it with the signal) and,
+// once B is done, queue it again so that it finishes.
+TEST(MonitorTest, ReclaimsALostWorkerThatWokeAndRequeuesIt) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "the kernel reports blocks: no worker is ever lost";
+  }
+  Options o = TestOptions(1);
+  o.block_threshold = absl::Milliseconds(2);
+  o.time_slice = absl::ZeroDuration();  // B keeps the CPU until it is done.
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<uint64_t> a_progress{0};
+  std::atomic<bool> b_done{false};
+  auto a = s->Submit([&] {
+    char got = 0;
+    ASSERT_EQ(read(fds[0], &got, 1), 1);  // Uninstrumented: A gets lost.
+    while (!b_done.load()) a_progress.fetch_add(1);  // Runs without a CPU.
+  });
+  bool a_stopped = false;
+  auto b = s->Submit([&] {
+    // B runs only once the monitor took A's CPU away; it never blocks, so
+    // the only server stays B's until B returns.
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+    const absl::Time give_up = absl::Now() + kEventually;
+    while (a_progress.load() == 0 && absl::Now() < give_up) {
+    }
+    // A ran on the other CPU; now it must come to a stop.
+    while (!a_stopped && absl::Now() < give_up) {
+      const uint64_t before = a_progress.load();
+      const absl::Time until = absl::Now() + absl::Milliseconds(50);
+      while (absl::Now() < until) {
+      }
+      a_stopped = a_progress.load() == before;
+    }
+    b_done = true;
+  });
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(b->WaitUntil(absl::Now() + 2 * kEventually).ok());
+  EXPECT_TRUE(a_stopped) << "a lost worker that woke kept running";
+  // Reclaimed A finishes only if the monitor queued it again.
+  EXPECT_TRUE(a->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_GE(s->metrics().detected_blocks, 1u);
+  close(fds[0]);
+  close(fds[1]);
+}
+
 // A CPU hog on the only server: the time slice lets the other task run.
 TEST(MonitorTest, PreemptsACpuHog) {
   Options o = TestOptions(1);
