@@ -38,6 +38,9 @@ struct MetricsSnapshot {
   uint64_t switches = 0;         // Worker dispatches by servers.
   uint64_t blocks = 0;           // CPU released by a BlockingScope.
   uint64_t wakes = 0;            // Blocked workers queued again.
+  // Of `wakes`, those that took an idle CPU at once (fallback: no server
+  // thread woken, no wait to be dispatched).
+  uint64_t direct_wakes = 0;
   uint64_t preemptions = 0;      // Time-slice preemptions.
   uint64_t detected_blocks = 0;  // Uninstrumented blocks caught by monitor.
   uint64_t steals = 0;           // Always 0: one shared run queue.

@@ -271,7 +271,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     draining_ = false;
     exit_ = true;
     for (Server* s : idle_servers_) {
-      s->idle = false;
+      UnidleLocked(*s);
       wake.push_back(s);
     }
     idle_servers_.clear();
@@ -384,7 +384,34 @@ Server* Core::TakeIdleServerLocked() {
   if (idle_servers_.empty()) return nullptr;
   Server* s = idle_servers_.back();
   idle_servers_.pop_back();
+  UnidleLocked(*s);
+  return s;
+}
+
+void Core::UnidleLocked(Server& s) {
+  s.idle = false;
+  if (!s.lazy_idle) return;
+  s.lazy_idle = false;
+  // Lets its thread leave SwitchTo() once woken.
+  s.current.store(nullptr, std::memory_order_release);
+}
+
+Server* Core::ClaimLazyIdleServerLocked() {
+  // Only if the claimer is next in line anyway: no older woken worker, no
+  // task that an idle worker could start (see PickNextLocked).
+  if (exit_ || resumed_head_ != nullptr ||
+      (tasks_head_ != nullptr && !idle_workers_.empty())) {
+    return nullptr;
+  }
+  auto it = std::find_if(idle_servers_.begin(), idle_servers_.end(),
+                         [](const Server* s) { return s->lazy_idle; });
+  if (it == idle_servers_.end()) return nullptr;
+  Server* s = *it;
+  idle_servers_.erase(it);
+  // `current` stays the marker until the claimer's MarkRunning(), so the
+  // thread keeps waiting in SwitchTo() throughout.
   s->idle = false;
+  s->lazy_idle = false;
   return s;
 }
 
@@ -397,10 +424,20 @@ void Core::ListIdleServerLocked(Server& s) {
   idle_servers_.push_back(&s);
 }
 
+void Core::ListLazilyIdleLocked(Server& s, Worker& from) {
+  s.released.store(&from, std::memory_order_relaxed);
+  s.reason.store(ReleaseReason::kDone, std::memory_order_relaxed);
+  // Not nullptr: the thread must not leave SwitchTo() on a stale wake-up,
+  // or a worker claiming this CPU (ExitBlocking) would race with it.
+  s.current.store(&lazy_idle_marker_, std::memory_order_release);
+  ListIdleServerLocked(s);
+  s.lazy_idle = true;
+}
+
 void Core::UnlistIdleServerLocked(Server& s) {
   idle_servers_.erase(
       std::find(idle_servers_.begin(), idle_servers_.end(), &s));
-  s.idle = false;
+  UnidleLocked(s);
 }
 
 bool Core::RunnableWorkLocked() const {
@@ -561,16 +598,20 @@ void Core::ServerLoop(Server& s) {
     // Fallback: workers hand the CPU to each other directly; the server
     // thread only wakes when the last of them left nothing runnable, or
     // was preempted or lost (those cannot take mu_ themselves).
-    if (backend_->cooperative() &&
-        s.reason.load(std::memory_order_acquire) == ReleaseReason::kPreempted) {
-      Worker* p = s.released.load(std::memory_order_acquire);
-      p->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
-      p->runnable_since_ns = MonotonicNanos();
-      std::lock_guard<std::mutex> lock(mu_);
-      PushResumedLocked(*p);
-    }
+    if (backend_->cooperative()) RequeueIfPreempted(s);
   }
   backend_->DetachServer(s);
+}
+
+void Core::RequeueIfPreempted(Server& s) {
+  if (s.reason.load(std::memory_order_acquire) != ReleaseReason::kPreempted) {
+    return;
+  }
+  Worker* p = s.released.load(std::memory_order_acquire);
+  p->state.store(WorkerState::kRunnable, std::memory_order_relaxed);
+  p->runnable_since_ns = MonotonicNanos();
+  std::lock_guard<std::mutex> lock(mu_);
+  PushResumedLocked(*p);
 }
 
 Worker* Core::PickNextLocked() {
@@ -671,14 +712,15 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       // server thread's behalf and leave that thread asleep. Waking it
       // only for it to find nothing and park again cost a futex round
       // trip per drained queue; whoever next takes this server from
-      // idle_servers_ wakes it, and it leaves SwitchTo() because current
-      // is null. (Once exit_ is set, Shutdown has already woken the idle
-      // servers: wake ours below.) Not for kBlocked: measured on one CPU
-      // (W1, docs/runtime.md), doing the same for a worker about to block
-      // left the CPU idle 30-40 % of the time with work queued, for a
-      // reason not yet found, so a blocking worker still wakes its server.
-      MarkReleased(s, from, reason);
-      ListIdleServerLocked(s);
+      // idle_servers_ clears current and wakes it, and it leaves
+      // SwitchTo(), or a worker that stops blocking claims the CPU and
+      // runs on it without waking it (ExitBlocking). (Once exit_ is set,
+      // Shutdown has already woken the idle servers: wake ours below.) Not for
+      // kBlocked: measured on one CPU (W1, docs/runtime.md), doing the same for
+      // a worker about to block left the CPU idle 30-40 % of the time with work
+      // queued, for a reason not yet found, so a blocking worker still wakes
+      // its server.
+      ListLazilyIdleLocked(s, from);
       return;
     }
     // More runnable work than this CPU: let an idle server take some.
@@ -941,11 +983,24 @@ void Core::EnterBlocking(Worker& w) {
 void Core::ExitBlocking(Worker& w) {
   blocked_.fetch_sub(1, std::memory_order_relaxed);
   wakes_.fetch_add(1, std::memory_order_relaxed);
-  w.state.store(WorkerState::kRunnable, std::memory_order_release);
   w.runnable_since_ns = MonotonicNanos();
   Server* wake = nullptr;
   {
+    // Once the claim below makes us kRunning, a preemption must wait until
+    // mu_ is released: the handler would park us holding it.
+    NoPreemptScope no_preempt(&w);
     std::lock_guard<std::mutex> lock(mu_);
+    if (Server* s = ClaimLazyIdleServerLocked()) {
+      // A CPU whose thread still waits in SwitchTo(): take it and carry
+      // on, instead of waking that thread only for it to wake us (two
+      // context switches and two futex calls less per block).
+      MarkRunning(*s, w);
+      w.ack_seq.store(w.dispatch_seq.load(std::memory_order_relaxed),
+                      std::memory_order_release);
+      direct_wakes_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    w.state.store(WorkerState::kRunnable, std::memory_order_release);
     PushResumedLocked(w, /*wake_server=*/false);
     wake = TakeIdleServerLocked();
   }
@@ -1354,6 +1409,7 @@ MetricsSnapshot Core::metrics() const {
   m.switches = switches_.load(std::memory_order_relaxed);
   m.blocks = blocks_.load(std::memory_order_relaxed);
   m.wakes = wakes_.load(std::memory_order_relaxed);
+  m.direct_wakes = direct_wakes_.load(std::memory_order_relaxed);
   m.preemptions = preemptions_.load(std::memory_order_relaxed);
   m.detected_blocks = detected_.load(std::memory_order_relaxed);
   m.workers_created = created_.load(std::memory_order_relaxed);

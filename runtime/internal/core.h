@@ -71,6 +71,9 @@ class Core {
 
   // Server thread.
   void ServerLoop(Server& s);
+  // Fallback: queues the worker that left `s` by preemption (the signal
+  // handler cannot take mu_); nothing for any other reason.
+  void RequeueIfPreempted(Server& s);
   bool NextLocked(Server& s, Worker** w, std::unique_lock<std::mutex>& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PickNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -135,6 +138,16 @@ class Core {
   void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback: takes a lazily idle server off the idle list for a worker
+  // that stopped blocking, if that worker is next in line; else nullptr.
+  Server* ClaimLazyIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `s` leaves the idle list's bookkeeping; a lazily idle one gets
+  // current == nullptr, so that its thread leaves SwitchTo() when woken.
+  void UnidleLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback: `from` finished with nothing else to run; lists `s` idle
+  // without waking its thread, which keeps waiting in SwitchTo().
+  void ListLazilyIdleLocked(Server& s, Worker& from)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushTaskLocked(std::shared_ptr<TaskState> t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -169,6 +182,9 @@ class Core {
   void WatchTimeSlices();
   void StopMonitor();
   std::vector<Worker*> lost_scratch_;  // Monitor only; reserved up front.
+  // What a lazily idle server's `current` points at: never a real worker,
+  // never kRunning, so RunningWorkerOn() sees no worker there.
+  Worker lazy_idle_marker_;
   // Monitor only: at least the number of workers in kLost or kReclaimed.
   // Only the monitor makes a worker kLost (and counts it here); each scan
   // of WatchLostWorkers recounts. While it is 0 the monitor does not walk
@@ -226,8 +242,8 @@ class Core {
   std::atomic<int> max_running_{0};
   std::atomic<int> blocked_{0};
   std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
-      expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, preemptions_{0},
-      detected_{0}, created_{0}, retired_{0};
+      expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, direct_wakes_{0},
+      preemptions_{0}, detected_{0}, created_{0}, retired_{0};
   std::array<std::atomic<uint64_t>, DelayHistogram::kBuckets> delay_{};
 };
 

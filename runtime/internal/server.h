@@ -34,7 +34,11 @@ struct Server {
   std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
   std::atomic<Worker*> released{nullptr};  // Who released it last.
   bool idle = false;                       // In idle_servers_ (core mutex).
-  std::atomic<pid_t> tid{0};               // Set by the thread at start.
+  // Fallback: idle, listed by the worker that left it (HandOff) while this
+  // thread still waits in SwitchTo(); a worker that stops blocking may then
+  // take the CPU without waking the thread (core mutex).
+  bool lazy_idle = false;
+  std::atomic<pid_t> tid{0};  // Set by the thread at start.
   // Kernel backend: a wake-up for ParkServer() that arrived before the
   // server was asleep (1), or none (0).
   std::atomic<int> wake_token{0};
