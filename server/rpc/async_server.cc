@@ -267,10 +267,11 @@ absl::Status CompletionQueueWorker::Start(bool batch) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "grpc-cq");
-    Loop();
-  });
+  thread_ = std::thread([this] { Loop(); });
+  // Named here rather than by the thread itself, so that the name is set by
+  // the time the server reports itself started (tests and operators look
+  // the queue threads up by name).
+  pthread_setname_np(thread_.native_handle(), "grpc-cq");
   if (!batch) return absl::OkStatus();
   return runtime::UseBatchPolicy(thread_.native_handle());
 }
