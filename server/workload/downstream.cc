@@ -1,13 +1,36 @@
 #include "server/workload/downstream.h"
 
+#include <pthread.h>
+
+#include <utility>
+
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "runtime/blocking.h"
+#include "runtime/event.h"
 #include "server/common/status_convert.h"
 
 namespace umcg_rpc::workload {
+
+DownstreamClient::DownstreamClient(
+    std::string target, std::unique_ptr<umcgrpc::v1::Workload::Stub> stub)
+    : target_(std::move(target)), stub_(std::move(stub)) {
+  poller_ = std::thread([this] { Poll(); });
+  pthread_setname_np(poller_.native_handle(), "downstream-cq");
+}
+
+DownstreamClient::~DownstreamClient() {
+  cq_.Shutdown();
+  poller_.join();
+}
+
+void DownstreamClient::Poll() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) static_cast<runtime::Event*>(tag)->Notify();
+}
 
 absl::StatusOr<std::unique_ptr<DownstreamClient>> DownstreamClient::Create(
     const std::string& target) {
@@ -38,9 +61,16 @@ absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
   {
     Cancellation::ScopedCallback cancel_call(
         cancellation, [&context] { context.TryCancel(); });
-    // The synchronous call waits in the kernel: let the runtime know.
+    // Asynchronous, so that the wait is only a wait: a synchronous call
+    // would make this thread one of gRPC's pollers, reading and
+    // dispatching other calls' I/O while the runtime counts it as blocked.
+    // The call ends (OK, error, deadline or cancellation) with Finish's tag.
+    runtime::Event done;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<umcgrpc::v1::RunResponse>>
+        reader = stub_->AsyncRun(&context, request, &cq_);
+    reader->Finish(&response, &status, &done);
     runtime::BlockingScope blocking;
-    status = stub_->Run(&context, request, &response);
+    done.Wait();
   }
   if (status.ok()) return absl::OkStatus();
   if (cancellation.cancelled()) return cancellation.reason();

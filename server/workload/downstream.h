@@ -5,18 +5,26 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/completion_queue.h"
 #include "server/workload/cancellation.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
 namespace umcg_rpc::workload {
 
-// A channel to another Workload server. Thread-safe.
+// A channel to another Workload server, and one thread that takes the
+// answers off its completion queue. Thread-safe.
 class DownstreamClient {
  public:
+  DownstreamClient(const DownstreamClient&) = delete;
+  DownstreamClient& operator=(const DownstreamClient&) = delete;
+  // Every CallSleep must have returned.
+  ~DownstreamClient();
+
   // Makes a plaintext channel to `target` (a gRPC target such as
   // "127.0.0.1:50052"); connects lazily, so the downstream may start later.
   static absl::StatusOr<std::unique_ptr<DownstreamClient>> Create(
@@ -27,17 +35,24 @@ class DownstreamClient {
 
   // Calls Run with one sleep step of `sleep_micros` and waits for the
   // answer, or until `deadline` or `cancellation`. The downstream's error
-  // comes back with its code and a message naming the downstream.
+  // comes back with its code and a message naming the downstream. The
+  // caller only waits (inside a runtime::BlockingScope): the answer is
+  // read by the client's own thread, not by the waiting one.
   absl::Status CallSleep(uint32_t sleep_micros, absl::Time deadline,
                          Cancellation& cancellation);
 
  private:
   DownstreamClient(std::string target,
-                   std::unique_ptr<umcgrpc::v1::Workload::Stub> stub)
-      : target_(std::move(target)), stub_(std::move(stub)) {}
+                   std::unique_ptr<umcgrpc::v1::Workload::Stub> stub);
+
+  // The thread's loop: each completion's tag is the runtime::Event its
+  // caller waits on.
+  void Poll();
 
   std::string target_;
   std::unique_ptr<umcgrpc::v1::Workload::Stub> stub_;
+  grpc::CompletionQueue cq_;
+  std::thread poller_;
 };
 
 }  // namespace umcg_rpc::workload

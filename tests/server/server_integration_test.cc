@@ -231,6 +231,25 @@ TEST_P(ServerModeTest, DeadlineEndsALongSleep) {
   EXPECT_TRUE(stub_->Echo(&context, EchoRequest(), &echo).ok());
 }
 
+// The downstream call carries the handler's deadline, and the handler's
+// wait for it ends when that deadline ends the call.
+TEST_P(ServerModeTest, DeadlineEndsADownstreamCall) {
+  RunRequest request;
+  request.add_steps()->mutable_downstream()->set_sleep_micros(20'000'000);
+  RunResponse response;
+  const absl::Time start = absl::Now();
+  grpc::Status status =
+      CallRun(*stub_, request, &response, absl::Milliseconds(300));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // The handler stopped too: the server still answers, downstream calls
+  // included.
+  request.mutable_steps(0)->mutable_downstream()->set_sleep_micros(1000);
+  status = CallRun(*stub_, request, &response, absl::Seconds(10));
+  EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+}
+
 TEST_P(ServerModeTest, HealthCheckSaysServing) {
   absl::StatusOr<int> health = CheckHealth(ChannelTo(*server_), "");
   ASSERT_TRUE(health.ok()) << health.status();
