@@ -4,7 +4,6 @@
 // load generator is the tool for latency-versus-load measurements.
 #include <algorithm>
 #include <cstdio>
-#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,8 +15,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "server/common/flag_parsing.h"
-#include "server/common/lock_checks.h"
+#include "server/common/tool_main.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
 namespace {
@@ -165,11 +163,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  umcg_rpc::UseReleaseLockChecks();
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "umcg-rpc-burst: %s\n", e.what());
-    return 1;
-  }
+  return umcg_rpc::RunTool("umcg-rpc-burst", &Main, argc, argv);
 }

@@ -1,6 +1,5 @@
 // umcg-rpc-loadgen: an open-loop gRPC load generator; see --help.
 #include <cstdio>
-#include <exception>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,8 +16,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
-#include "server/common/flag_parsing.h"
-#include "server/common/lock_checks.h"
+#include "server/common/tool_main.h"
 #include "umcgrpc/v1/workload.pb.h"
 
 namespace {
@@ -186,12 +184,5 @@ int Main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  umcg_rpc::UseReleaseLockChecks();
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    // E.g. a report that cannot be encoded (--name not valid UTF-8).
-    std::cerr << "umcg-rpc-loadgen: " << e.what() << "\n";
-    return 1;
-  }
+  return umcg_rpc::RunTool("umcg-rpc-loadgen", &Main, argc, argv);
 }
