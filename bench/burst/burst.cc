@@ -52,49 +52,46 @@ struct BurstOptions {
 
 // Fires the burst, prints its line, and returns the exit status.
 int RunBurst(const BurstOptions& options) {
-  const std::string& target = options.target;
-  const int calls = options.calls;
-  const int connections = options.connections;
-  const uint32_t sleep_us = options.sleep_us;
-  const uint32_t spin_us = options.spin_us;
-  const int timeout_s = options.timeout_s;
-
   std::vector<std::unique_ptr<Workload::Stub>> stubs;
-  for (int i = 0; i < connections; ++i) {
+  for (int i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection each.
     auto channel = grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args);
+        options.target, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(
             absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
       std::fprintf(stderr, "umcg-rpc-burst: cannot connect to %s\n",
-                   target.c_str());
+                   options.target.c_str());
       return 1;
     }
     stubs.push_back(Workload::NewStub(channel));
   }
 
   RunRequest request;
-  if (spin_us > 0) request.add_steps()->mutable_spin()->set_micros(spin_us);
-  if (sleep_us > 0) request.add_steps()->mutable_sleep()->set_micros(sleep_us);
+  if (options.spin_us > 0) {
+    request.add_steps()->mutable_spin()->set_micros(options.spin_us);
+  }
+  if (options.sleep_us > 0) {
+    request.add_steps()->mutable_sleep()->set_micros(options.sleep_us);
+  }
 
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<Call>> inflight;
   const absl::Time start = absl::Now();
-  for (int i = 0; i < calls; ++i) {
+  for (int i = 0; i < options.calls; ++i) {
     auto call = std::make_unique<Call>();
     call->context.set_deadline(
-        absl::ToChronoTime(start + absl::Seconds(timeout_s)));
+        absl::ToChronoTime(start + absl::Seconds(options.timeout_s)));
     call->sent = absl::Now();
     call->reader =
-        stubs[i % connections]->AsyncRun(&call->context, request, &cq);
+        stubs[i % options.connections]->AsyncRun(&call->context, request, &cq);
     call->reader->Finish(&call->response, &call->status, call.get());
     inflight.push_back(std::move(call));
   }
   const absl::Duration issue = absl::Now() - start;
   std::vector<absl::Duration> latencies;
   std::map<std::string, int> codes;
-  for (int done = 0; done < calls; ++done) {
+  for (int done = 0; done < options.calls; ++done) {
     void* tag;
     bool ok;
     if (!cq.Next(&tag, &ok)) break;
@@ -111,8 +108,8 @@ int RunBurst(const BurstOptions& options) {
       "calls=%d connections=%d spin_us=%u sleep_us=%u issue_ms=%.1f "
       "wall_ms=%.1f "
       "min_ms=%.1f p50_ms=%.1f p90_ms=%.1f max_ms=%.1f",
-      calls, connections, spin_us, sleep_us, absl::ToDoubleMilliseconds(issue),
-      absl::ToDoubleMilliseconds(wall),
+      options.calls, options.connections, options.spin_us, options.sleep_us,
+      absl::ToDoubleMilliseconds(issue), absl::ToDoubleMilliseconds(wall),
       absl::ToDoubleMilliseconds(latencies.front()),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.5)),
       absl::ToDoubleMilliseconds(Percentile(latencies, 0.9)),

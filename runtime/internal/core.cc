@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -85,7 +85,7 @@ absl::StatusOr<std::unique_ptr<Core>> Core::Create(Options options) {
     return absl::InvalidArgumentError(
         "time_slice and block_threshold must be >= 0");
   }
-  if (options.worker_stack_size < 16 * 1024) {
+  if (options.worker_stack_size < size_t{16} * 1024) {
     return absl::InvalidArgumentError("worker_stack_size must be >= 16 KiB");
   }
   std::unique_ptr<Core> core(new Core(std::move(options)));
@@ -397,12 +397,9 @@ void Core::UnidleLocked(Server& s) {
 }
 
 Server* Core::ClaimLazyIdleServerLocked() {
-  // Only if the claimer is next in line anyway: no older woken worker, no
-  // task that an idle worker could start (see PickNextLocked).
-  if (exit_ || resumed_head_ != nullptr ||
-      (tasks_head_ != nullptr && !idle_workers_.empty())) {
-    return nullptr;
-  }
+  // Only if the claimer is next in line anyway: nothing else runnable (no
+  // older woken worker, no task that an idle worker could start).
+  if (exit_ || RunnableWorkLocked()) return nullptr;
   auto it = std::find_if(idle_servers_.begin(), idle_servers_.end(),
                          [](const Server* s) { return s->lazy_idle; });
   if (it == idle_servers_.end()) return nullptr;
@@ -425,11 +422,10 @@ void Core::ListIdleServerLocked(Server& s) {
 }
 
 void Core::ListLazilyIdleLocked(Server& s, Worker& from) {
-  s.released.store(&from, std::memory_order_relaxed);
-  s.reason.store(ReleaseReason::kDone, std::memory_order_relaxed);
-  // Not nullptr: the thread must not leave SwitchTo() on a stale wake-up,
-  // or a worker claiming this CPU (ExitBlocking) would race with it.
-  s.current.store(&lazy_idle_marker_, std::memory_order_release);
+  // current becomes the marker, not nullptr: the thread must not leave
+  // SwitchTo() on a stale wake-up, or a worker claiming this CPU
+  // (ExitBlocking) would race with it.
+  MarkReleased(s, from, ReleaseReason::kDone, &lazy_idle_marker_);
   ListIdleServerLocked(s);
   s.lazy_idle = true;
 }
@@ -951,12 +947,13 @@ void Core::AwaitDispatch(Worker& w) {
                   std::memory_order_release);
 }
 
-void Core::MarkReleased(Server& s, Worker& w, ReleaseReason reason) {
+void Core::MarkReleased(Server& s, Worker& w, ReleaseReason reason,
+                        Worker* now) {
   s.released.store(&w, std::memory_order_relaxed);
   s.reason.store(reason, std::memory_order_relaxed);
   // seq_cst: the kernel backend's server reads a worker's UMCG state and
   // then current again; the worker's later state store must not pass this.
-  s.current.store(nullptr, std::memory_order_seq_cst);
+  s.current.store(now, std::memory_order_seq_cst);
 }
 
 void Core::ReleaseServer(Server& s, Worker& w, ReleaseReason reason) {
@@ -1159,7 +1156,8 @@ void Core::SpawnWorkers(int n) {
       created_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    Log(absl::StrCat("cannot create worker thread: ", std::strerror(rc)));
+    Log(absl::StrCat("cannot create worker thread: ",
+                     std::generic_category().message(rc)));
     std::unique_ptr<Worker> failed;  // Freed after mu_ is released.
     std::lock_guard<std::mutex> lock(mu_);
     failed = TakeWorkerLocked(w);

@@ -103,8 +103,10 @@ class Core {
   void JoinExitedWorkers(bool wait_all);
   // Worker side: waits until dispatched (async-signal-safe).
   void AwaitDispatch(Worker& w);
-  // Records that `w` released `s` and why (async-signal-safe).
-  void MarkReleased(Server& s, Worker& w, ReleaseReason reason);
+  // Records that `w` released `s` and why, leaving `current` at `now`:
+  // nullptr, or the lazily idle marker (async-signal-safe).
+  void MarkReleased(Server& s, Worker& w, ReleaseReason reason,
+                    Worker* now = nullptr);
   // MarkReleased, then wakes the server thread (fallback; async-signal-safe).
   void ReleaseServer(Server& s, Worker& w, ReleaseReason reason);
 

@@ -64,7 +64,10 @@ absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
     // Asynchronous, so that the wait is only a wait: a synchronous call
     // would make this thread one of gRPC's pollers, reading and
     // dispatching other calls' I/O while the runtime counts it as blocked.
-    // The call ends (OK, error, deadline or cancellation) with Finish's tag.
+    // The call ends (OK, error, deadline or cancellation) with Finish's
+    // tag, so the wait is for that alone (not runtime::AwaitEvent, which
+    // returns at a deadline or cancellation): gRPC writes `done`,
+    // `response` and `status`, all on this frame, until then.
     runtime::Event done;
     std::unique_ptr<grpc::ClientAsyncResponseReader<umcgrpc::v1::RunResponse>>
         reader = stub_->AsyncRun(&context, request, &cq_);
