@@ -178,7 +178,7 @@ absl::Status Core::Start() {
     retired_scratch_.reserve(options_.max_workers);
     pending_spawns_ = options_.min_workers;
   }
-  SpawnWorkers(options_.min_workers);
+  SpawnPendingWorkers();
   for (int i = 0; i < n; ++i) {
     auto s = std::make_unique<Server>();
     s->id = i;
@@ -258,6 +258,12 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   while (in_flight_.load(std::memory_order_acquire) > 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }
+  {
+    // No task is left to want a worker: cancel spawns not started yet, so
+    // that no thread (the monitor, or a worker helping it) creates more.
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_spawns_ = 0;
+  }
   if (!backend_->cooperative()) {
     // UMCG workers wait inside the kernel until a server runs them, so
     // they must exit while the servers still run: stop the monitor (no new
@@ -280,6 +286,15 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   for (auto& s : servers_) s->thread.join();
   if (backend_->cooperative()) {
     StopMonitor();
+    // A worker still starting may be creating one it claimed earlier; all
+    // must have registered before their threads are collected.
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (starting_ == 0) break;
+      }
+      absl::SleepFor(absl::Microseconds(100));
+    }
     RetireIdleWorkers(/*all=*/true);
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -296,6 +311,7 @@ void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
   idle_workers_.push_back(&w);
+  if (tasks_head_ == nullptr) spawn_batch_ = 0;  // No burst (any more).
   if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
 }
 
@@ -467,6 +483,7 @@ void Core::OnKernelRunnableLocked(Worker& w) {
   switch (w.state.load(std::memory_order_relaxed)) {
     case WorkerState::kIdle:
       // Registration: a new worker's first trip through the idle list.
+      --starting_;
       PushIdleLocked(w, /*wake_server=*/false);
       return;
     case WorkerState::kBlocked:
@@ -526,10 +543,23 @@ void Core::OnReleasedLocked(Server& s) {
 }
 
 void Core::RequestSpawnLocked() {
+  // A free server found queued tasks and no idle worker. Normally that
+  // takes one new worker per server. If the previous batch has already
+  // arrived and been used up while tasks still wait, this is a burst of
+  // blocking calls: double the batch, so that the monitor creates threads
+  // back to back instead of a few per wake-up. PushIdleLocked() ends the
+  // burst when a worker finds no task. At most the last batch is created
+  // in excess, and idle workers retire.
+  constexpr int kMaxSpawnBatch = 256;
+  if (pending_spawns_ == 0 && starting_ == 0) {
+    spawn_batch_ = spawn_batch_ == 0
+                       ? static_cast<int>(servers_.size())
+                       : std::min(spawn_batch_ * 2, kMaxSpawnBatch);
+  }
   const int total = static_cast<int>(workers_.size()) + pending_spawns_;
-  const int want = std::min<int>(static_cast<int>(tasks_count_),
-                                 static_cast<int>(servers_.size()));
-  const int n = std::min(want - pending_spawns_, options_.max_workers - total);
+  const int want = std::min<int>(static_cast<int>(tasks_count_), spawn_batch_);
+  const int n = std::min(want - pending_spawns_ - starting_,
+                         options_.max_workers - total);
   if (n <= 0) return;
   pending_spawns_ += n;
   KickMonitor();
@@ -814,6 +844,16 @@ void Core::WorkerLoop(Worker& w) {
       Log(absl::StrCat("worker ", w.id, ": ", normal.ToString()));
     }
   }
+  // In a burst (see RequestSpawnLocked()), first help the monitor create
+  // the rest: creating threads is most of a burst's cost, and this spreads
+  // it over the CPUs. Not yet attached, so the new threads start plain.
+  bool help = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    help =
+        pending_spawns_ > 0 && spawn_batch_ > static_cast<int>(servers_.size());
+  }
+  if (help) SpawnPendingWorkers();
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_release);
@@ -833,6 +873,7 @@ void Core::WorkerLoop(Worker& w) {
     // The kernel backend's registration queued us through the kernel's
     // idle list already (and returned once dispatched).
     std::lock_guard<std::mutex> lock(mu_);
+    --starting_;
     PushIdleLocked(w);
   }
   while (true) {
@@ -859,6 +900,7 @@ void Core::WorkerLoop(Worker& w) {
 
 void Core::AbandonWorker(Worker& w) {
   std::lock_guard<std::mutex> lock(mu_);
+  --starting_;  // It never registered.
   retiring_.push_back(TakeWorkerLocked(&w));
   w.exited.store(true, std::memory_order_release);
 }
@@ -1107,12 +1149,7 @@ void Core::MonitorLoop() {
       if (mon_stop_) return;
       mon_kick_ = false;
     }
-    int spawn = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      spawn = pending_spawns_;
-    }
-    if (spawn > 0) SpawnWorkers(spawn);
+    SpawnPendingWorkers();
     if (backend_->cooperative()) {
       WatchRunningWorkers();
       WatchLostWorkers();
@@ -1132,18 +1169,28 @@ void Core::MonitorLoop() {
   }
 }
 
-void Core::SpawnWorkers(int n) {
+void Core::SpawnPendingWorkers() {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  for (int i = 0; i < n; ++i) {
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_spawns_ <= 0) return;
+    }
+    // Allocated outside mu_ (see "preemption safety" in docs/runtime.md);
+    // freed unused, after mu_ is released, if another thread took the
+    // last pending spawn meanwhile.
     auto owned = std::make_unique<Worker>();
     Worker* w = owned.get();
     w->core = this;
     {
-      // Count the worker as existing before its thread can run, so that
+      // One at a time, so that several threads can share a burst. Count
+      // the worker as existing before its thread can run, so that
       // workers_.size() + pending_spawns_ never double-counts it.
       std::lock_guard<std::mutex> lock(mu_);
+      if (pending_spawns_ <= 0) return;
       w->id = next_worker_id_++;
       --pending_spawns_;
+      ++starting_;
       workers_.push_back(std::move(owned));
     }
     pthread_attr_t attr;
@@ -1160,6 +1207,7 @@ void Core::SpawnWorkers(int n) {
                      std::generic_category().message(rc)));
     std::unique_ptr<Worker> failed;  // Freed after mu_ is released.
     std::lock_guard<std::mutex> lock(mu_);
+    --starting_;
     failed = TakeWorkerLocked(w);
   }
 }

@@ -169,7 +169,9 @@ class Core {
   // Monitor thread.
   void MonitorLoop();
   void KickMonitor();
-  void SpawnWorkers(int n);
+  // Creates workers while spawns are pending (the monitor, and during a
+  // burst new workers too, before they register: see WorkerLoop()).
+  void SpawnPendingWorkers();
   void WatchRunningWorkers();
   // Re-queues reclaimed workers and nudges lost ones that woke up. Scans
   // the workers only while mon_lost_bound_ > 0.
@@ -219,7 +221,14 @@ class Core {
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   // Kernel backend: retired workers until their threads have exited.
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
+  // Workers the monitor is asked to create and has not created yet.
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
+  // Workers created whose threads have not registered as idle yet.
+  int starting_ ABSL_GUARDED_BY(mu_) = 0;
+  // How many workers the next spawn request may ask for: 0 when there is
+  // no burst, then the server count, doubling while each batch is used up
+  // on arrival (see RequestSpawnLocked()).
+  int spawn_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
   // The monitor and fallback servers run as SCHED_BATCH, and workers
   // return to SCHED_OTHER: options_.batch_runtime_threads under a

@@ -196,6 +196,38 @@ TEST(SchedulerTest, WorkersAreReusedAndCapped) {
   EXPECT_EQ(m.tasks_completed, 200u);
 }
 
+TEST(SchedulerTest, ABurstOfBlockingTasksGetsOneWorkerEach) {
+  // Every task blocks until all have started, so each needs a worker of its
+  // own, created during the burst in growing batches by the monitor and by
+  // new workers helping it. A lost spawn request would hang here.
+  constexpr int kTasks = 400;
+  // Declared before the scheduler, which cancels its waiters on the way out.
+  Event all_started;
+  Options o = TestOptions(2);
+  o.max_workers = 2 * kTasks;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::atomic<int> started{0};
+  std::vector<TaskHandle> hs;
+  for (int i = 0; i < kTasks; ++i) {
+    auto h = s->Submit([&] {
+      if (started.fetch_add(1) + 1 == kTasks) all_started.Notify();
+      EXPECT_TRUE(AwaitEvent(all_started).ok());
+    });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*h);
+  }
+  ASSERT_TRUE(all_started.WaitUntil(absl::Now() + kEventually))
+      << started.load() << " of " << kTasks << " started";
+  for (auto& h : hs) EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
+  const MetricsSnapshot m = s->metrics();
+  EXPECT_EQ(m.tasks_completed, static_cast<uint64_t>(kTasks));
+  EXPECT_GE(m.workers_created, static_cast<uint64_t>(kTasks));
+  // A batch is at most twice the one before, all of whose workers were
+  // taken by waiting tasks: the excess is below the demand.
+  EXPECT_LT(m.workers_created, static_cast<uint64_t>(2 * kTasks));
+}
+
 TEST(SchedulerTest, WorkerStartHookRunsOnceOnEachWorkerBeforeItsTasks) {
   static thread_local bool started = false;
   std::atomic<int> hooks{0};

@@ -1,6 +1,8 @@
 // Shutdown: drain runs everything; cancel fails queued tasks and wakes
 // blocked ones; destruction without Shutdown is safe.
 #include <atomic>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -63,6 +65,39 @@ TEST(ShutdownTest, CancelWakesBlockedTasksAndFailsQueuedOnes) {
     EXPECT_EQ(h.Wait().code(), absl::StatusCode::kCancelled);
   }
   EXPECT_EQ(s->metrics().tasks_cancelled, 10u);
+}
+
+// The threads of this process, from /proc/self/status.
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  ADD_FAILURE() << "no Threads: line in /proc/self/status";
+  return -1;
+}
+
+TEST(ShutdownTest, CancelDuringABurstOfSpawnsLeavesNoThreadBehind) {
+  // Shut down while the monitor, and new workers helping it, are still
+  // creating workers for a burst of blocking tasks: every thread created
+  // must be collected, none created after.
+  const int before = ThreadCount();
+  {
+    auto s = MakeScheduler(TestOptions(2));
+    ASSERT_NE(s, nullptr);
+    std::atomic<int> started{0};
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_TRUE(s->Submit([&] {
+                     started.fetch_add(1);
+                     (void)Sleep(absl::Hours(1));
+                   }).ok());
+    }
+    while (started.load() < 50) absl::SleepFor(absl::Microseconds(200));
+    ASSERT_TRUE(s->Shutdown(ShutdownMode::kCancel).ok());
+    EXPECT_GE(s->metrics().workers_created, 50u);
+  }
+  EXPECT_EQ(ThreadCount(), before);
 }
 
 TEST(ShutdownTest, DestructorCancelsAndJoins) {
