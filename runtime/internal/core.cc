@@ -246,6 +246,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     draining_ = mode == ShutdownMode::kDrain;
     if (mode == ShutdownMode::kCancel) {
       dropped = UnlinkTasksLocked([](const TaskState&) { return true; });
+      pending_spawns_ = 0;  // Nothing is queued for them any more.
       for (auto& w : workers_) {
         if (w->task != nullptr) w->task->options.cancellation.Cancel();
       }
@@ -483,7 +484,7 @@ void Core::OnKernelRunnableLocked(Worker& w) {
   switch (w.state.load(std::memory_order_relaxed)) {
     case WorkerState::kIdle:
       // Registration: a new worker's first trip through the idle list.
-      --starting_;
+      CountRegisteredLocked(w);
       PushIdleLocked(w, /*wake_server=*/false);
       return;
     case WorkerState::kBlocked:
@@ -545,16 +546,19 @@ void Core::OnReleasedLocked(Server& s) {
 void Core::RequestSpawnLocked() {
   // A free server found queued tasks and no idle worker. Normally that
   // takes one new worker per server. If the previous batch has already
-  // arrived and been used up while tasks still wait, this is a burst of
-  // blocking calls: double the batch, so that the monitor creates threads
-  // back to back instead of a few per wake-up. PushIdleLocked() ends the
-  // burst when a worker finds no task. At most the last batch is created
-  // in excess, and idle workers retire.
+  // arrived and been used up while tasks still wait, and at least as many
+  // workers are blocked, this is a burst of blocking calls: double the
+  // batch, so that threads are created back to back instead of a few per
+  // wake-up. (Tasks that queue only for a CPU do not double it.)
+  // PushIdleLocked() ends the burst when a worker finds no task. Each
+  // request is bounded by the queued tasks, and idle workers retire.
   constexpr int kMaxSpawnBatch = 256;
   if (pending_spawns_ == 0 && starting_ == 0) {
-    spawn_batch_ = spawn_batch_ == 0
-                       ? static_cast<int>(servers_.size())
-                       : std::min(spawn_batch_ * 2, kMaxSpawnBatch);
+    if (spawn_batch_ == 0) {
+      spawn_batch_ = static_cast<int>(servers_.size());
+    } else if (blocked_.load(std::memory_order_relaxed) >= spawn_batch_) {
+      spawn_batch_ = std::min(spawn_batch_ * 2, kMaxSpawnBatch);
+    }
   }
   const int total = static_cast<int>(workers_.size()) + pending_spawns_;
   const int want = std::min<int>(static_cast<int>(tasks_count_), spawn_batch_);
@@ -835,8 +839,38 @@ void* Core::WorkerMain(void* arg) {
   return nullptr;
 }
 
+void Core::CountRegisteredLocked(Worker& w) {
+  if (w.registered) return;
+  w.registered = true;
+  --starting_;
+}
+
+void Core::HelpSpawning(Worker& w) {
+  // In a burst (see RequestSpawnLocked()), help the monitor create the
+  // rest first: creating threads is most of a burst's cost, and this
+  // spreads it over the CPUs. At most one helper per server; still with
+  // the monitor's SCHED_BATCH policy, and not attached yet, so the new
+  // threads start as the monitor's do.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The handle pthread_create() returned to our creator; recorded here,
+    // before anyone can take this worker out of the pool to join it.
+    w.thread = pthread_self();
+    if (pending_spawns_ == 0 ||
+        spawn_batch_ <= static_cast<int>(servers_.size()) ||
+        helpers_ >= static_cast<int>(servers_.size())) {
+      return;
+    }
+    ++helpers_;
+  }
+  SpawnPendingWorkers();
+  std::lock_guard<std::mutex> lock(mu_);
+  --helpers_;
+}
+
 void Core::WorkerLoop(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
+  HelpSpawning(w);
   // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
   if (batch_runtime_threads_) {
@@ -844,16 +878,6 @@ void Core::WorkerLoop(Worker& w) {
       Log(absl::StrCat("worker ", w.id, ": ", normal.ToString()));
     }
   }
-  // In a burst (see RequestSpawnLocked()), first help the monitor create
-  // the rest: creating threads is most of a burst's cost, and this spreads
-  // it over the CPUs. Not yet attached, so the new threads start plain.
-  bool help = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    help =
-        pending_spawns_ > 0 && spawn_batch_ > static_cast<int>(servers_.size());
-  }
-  if (help) SpawnPendingWorkers();
   SetCurrentWorker(&w);
   w.tid.store(static_cast<pid_t>(syscall(SYS_gettid)),
               std::memory_order_release);
@@ -873,7 +897,7 @@ void Core::WorkerLoop(Worker& w) {
     // The kernel backend's registration queued us through the kernel's
     // idle list already (and returned once dispatched).
     std::lock_guard<std::mutex> lock(mu_);
-    --starting_;
+    CountRegisteredLocked(w);
     PushIdleLocked(w);
   }
   while (true) {
@@ -900,7 +924,7 @@ void Core::WorkerLoop(Worker& w) {
 
 void Core::AbandonWorker(Worker& w) {
   std::lock_guard<std::mutex> lock(mu_);
-  --starting_;  // It never registered.
+  CountRegisteredLocked(w);  // It never will.
   retiring_.push_back(TakeWorkerLocked(&w));
   w.exited.store(true, std::memory_order_release);
 }
@@ -1197,7 +1221,10 @@ void Core::SpawnPendingWorkers() {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, options_.worker_stack_size);
     pthread_attr_setguardsize(&attr, page);
-    const int rc = pthread_create(&w->thread, &attr, &Core::WorkerMain, w);
+    // The thread records its own handle (see HelpSpawning()): once it runs,
+    // it may register and be joined before this call has returned.
+    pthread_t thread;
+    const int rc = pthread_create(&thread, &attr, &Core::WorkerMain, w);
     pthread_attr_destroy(&attr);
     if (rc == 0) {
       created_.fetch_add(1, std::memory_order_relaxed);
@@ -1385,6 +1412,12 @@ void Core::SweepQueuedTasks() {
     failed = UnlinkTasksLocked([now](const TaskState& t) {
       return t.options.cancellation.IsCancelled() || now >= t.options.deadline;
     });
+    // A server that parked because a worker was on its way asks nobody
+    // again if that worker's thread could not start: ask for it here.
+    if (tasks_head_ != nullptr && idle_workers_.empty() &&
+        !idle_servers_.empty()) {
+      RequestSpawnLocked();
+    }
   }
   FailTaskList(failed, nullptr);
 }

@@ -172,6 +172,10 @@ class Core {
   // Creates workers while spawns are pending (the monitor, and during a
   // burst new workers too, before they register: see WorkerLoop()).
   void SpawnPendingWorkers();
+  // A new worker's first step: takes part in a burst's spawning if it may.
+  void HelpSpawning(Worker& w);
+  // A new worker is in the idle pool for the first time, or gave up.
+  void CountRegisteredLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WatchRunningWorkers();
   // Re-queues reclaimed workers and nudges lost ones that woke up. Scans
   // the workers only while mon_lost_bound_ > 0.
@@ -225,9 +229,11 @@ class Core {
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   // Workers created whose threads have not registered as idle yet.
   int starting_ ABSL_GUARDED_BY(mu_) = 0;
+  // New workers helping to create the rest of a burst (at most servers).
+  int helpers_ ABSL_GUARDED_BY(mu_) = 0;
   // How many workers the next spawn request may ask for: 0 when there is
   // no burst, then the server count, doubling while each batch is used up
-  // on arrival (see RequestSpawnLocked()).
+  // by blocking tasks (see RequestSpawnLocked()).
   int spawn_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
   // The monitor and fallback servers run as SCHED_BATCH, and workers

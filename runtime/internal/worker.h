@@ -39,6 +39,8 @@ struct Worker {
   Core* core = nullptr;  // Owning scheduler.
   int id = 0;
   std::atomic<pid_t> tid{0};
+  // Written by the thread itself, before it registers or gives up, under
+  // the core mutex: whoever joins it took it out of the pool after that.
   pthread_t thread{};
   std::atomic<WorkerState> state{WorkerState::kIdle};
   Parker parker;                         // Sleeps here between dispatches.
@@ -51,8 +53,9 @@ struct Worker {
   Worker* next = nullptr;           // Resumed-queue link (core mutex).
   bool in_idle = false;             // In the idle stack (core mutex).
   bool in_resumed = false;          // In the resumed queue (core mutex).
-  int64_t idle_since_ns = 0;        // Core mutex.
-  int64_t runnable_since_ns = 0;    // Written before enqueueing.
+  bool registered = false;    // Has been through the idle pool (core mutex).
+  int64_t idle_since_ns = 0;  // Core mutex.
+  int64_t runnable_since_ns = 0;  // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};
   std::atomic<uint64_t> ack_seq{0};  // Last dispatch_seq the worker saw.
