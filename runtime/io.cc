@@ -28,7 +28,7 @@ class ThreadRing {
   bool ok() const { return ok_; }
 
   // Submits one read and waits for it; returns bytes or -errno.
-  long Read(int fd, void* buf, size_t len, off_t offset) {
+  int64_t Read(int fd, void* buf, size_t len, off_t offset) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) return -EBUSY;
     io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(len),
@@ -40,7 +40,7 @@ class ThreadRing {
       rc = io_uring_wait_cqe(&ring_, &cqe);
     } while (rc == -EINTR);
     if (rc < 0) return rc;
-    const long res = cqe->res;
+    const int64_t res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     return res;
   }
@@ -62,7 +62,7 @@ bool UsingIoUring() { return Ring().ok(); }
 absl::StatusOr<size_t> ReadAt(int fd, void* buf, size_t len, off_t offset) {
   if (len == 0) return 0;
   ThreadRing& ring = Ring();
-  long n;
+  int64_t n;
   {
     BlockingScope scope;
     if (ring.ok()) {
@@ -92,7 +92,7 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_bytes) {
   std::string out;
   absl::Status status;
   while (true) {
-    const size_t chunk = 64 * 1024;
+    const size_t chunk = size_t{64} * 1024;
     const size_t old = out.size();
     out.resize(old + chunk);
     absl::StatusOr<size_t> n =

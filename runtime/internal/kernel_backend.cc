@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -39,7 +40,7 @@ class Waker {
   }
   // The calling thread's struct, registering it on first use; nullptr if
   // it cannot be registered (it is a UMCG thread of someone else: EBUSY).
-  struct umcg_task* Get(long nr_ctl) {
+  struct umcg_task* Get(int64_t nr_ctl) {
     if (!tried_) {
       tried_ = true;
       slot_.task = {};
@@ -52,7 +53,7 @@ class Waker {
 
  private:
   UmcgSlot<Waker> slot_;
-  long nr_ctl_ = -1;
+  int64_t nr_ctl_ = -1;
   bool tried_ = false;
   bool registered_ = false;
 };
@@ -62,28 +63,35 @@ thread_local Waker tls_waker;
 // the kernel. Continuing would lose or duplicate work, so stop loudly.
 [[noreturn]] void Fatal(const char* what, int err) {
   std::fprintf(stderr, "umcg-rpc runtime: kernel backend: %s: %s\n", what,
-               std::strerror(err));
+               std::generic_category().message(err).c_str());
   std::abort();
+}
+
+// The task at `address`: the kernel ABI links the idle list by address,
+// in __u64 words.
+inline struct umcg_task* TaskAt(__u64 address) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
+  return reinterpret_cast<struct umcg_task*>(address);
 }
 
 // Pause instruction for short spins on a link the kernel is writing.
 inline void CpuRelax() { __builtin_ia32_pause(); }
 
 // Reads one decimal number from a sysfs file.
-absl::StatusOr<long> ReadNumber(const char* path) {
+absl::StatusOr<int64_t> ReadNumber(const char* path) {
   std::FILE* f = std::fopen(path, "re");
   if (f == nullptr) {
     const int err = errno;
     if (err == ENOENT) {
       return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     }
-    return absl::UnavailableError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(err)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot open ", path, ": ", std::generic_category().message(err)));
   }
   char buf[32] = {};
   const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
   std::fclose(f);
-  long value = 0;
+  int64_t value = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(buf, n)),
                         &value)) {
     return absl::DataLossError(absl::StrCat(path, ": not a number"));
@@ -94,7 +102,7 @@ absl::StatusOr<long> ReadNumber(const char* path) {
 }  // namespace
 
 absl::StatusOr<UmcgSyscalls> DiscoverUmcg() {
-  absl::StatusOr<long> abi = ReadNumber(UMCG_SYSFS_ABI_VERSION);
+  absl::StatusOr<int64_t> abi = ReadNumber(UMCG_SYSFS_ABI_VERSION);
   if (!abi.ok()) {
     if (absl::IsNotFound(abi.status())) {
       return absl::NotFoundError(absl::StrCat(
@@ -109,9 +117,9 @@ absl::StatusOr<UmcgSyscalls> DiscoverUmcg() {
                      UMCG_ABI_VERSION));
   }
   UmcgSyscalls nr;
-  absl::StatusOr<long> ctl = ReadNumber(UMCG_SYSFS_NR_UMCG_CTL);
+  absl::StatusOr<int64_t> ctl = ReadNumber(UMCG_SYSFS_NR_UMCG_CTL);
   if (!ctl.ok()) return ctl.status();
-  absl::StatusOr<long> wait = ReadNumber(UMCG_SYSFS_NR_UMCG_WAIT);
+  absl::StatusOr<int64_t> wait = ReadNumber(UMCG_SYSFS_NR_UMCG_WAIT);
   if (!wait.ok()) return wait.status();
   nr.nr_umcg_ctl = *ctl;
   nr.nr_umcg_wait = *wait;
@@ -137,11 +145,11 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateKernelBackend(
   return std::unique_ptr<Backend>(*std::move(b));
 }
 
-long KernelBackend::Ctl(uint32_t flags, struct umcg_task* self) const {
+int64_t KernelBackend::Ctl(uint32_t flags, struct umcg_task* self) const {
   return syscall(nr_.nr_umcg_ctl, flags, self);
 }
 
-long KernelBackend::Wait(uint32_t flags, uint64_t abs_timeout) const {
+int64_t KernelBackend::Wait(uint32_t flags, uint64_t abs_timeout) const {
   return syscall(nr_.nr_umcg_wait, flags, abs_timeout);
 }
 
@@ -152,7 +160,8 @@ absl::Status KernelBackend::AttachServer(Server& server) {
   server.umcg.task.state = UMCG_TASK_RUNNING;
   if (Ctl(UMCG_CTL_REGISTER, &server.umcg.task) != 0) {
     return absl::InternalError(
-        absl::StrCat("umcg_ctl(REGISTER) of a server: ", std::strerror(errno)));
+        absl::StrCat("umcg_ctl(REGISTER) of a server: ",
+                     std::generic_category().message(errno)));
   }
   tls_registered = &server.umcg.task;
   return absl::OkStatus();
@@ -177,8 +186,8 @@ absl::Status KernelBackend::AttachWorker(Worker& worker) {
   if (Ctl(UMCG_CTL_REGISTER | UMCG_CTL_WORKER, &worker.umcg.task) != 0) {
     const int err = errno;
     tls_registered = nullptr;
-    return absl::InternalError(
-        absl::StrCat("umcg_ctl(REGISTER|WORKER): ", std::strerror(err)));
+    return absl::InternalError(absl::StrCat(
+        "umcg_ctl(REGISTER|WORKER): ", std::generic_category().message(err)));
   }
   return absl::OkStatus();
 }
@@ -367,7 +376,7 @@ int KernelBackend::DrainRunnable(absl::FunctionRef<void(Worker&)> sink) {
   __u64 node = head.exchange(UMCG_IDLE_NODE_END, std::memory_order_acq_rel);
   struct umcg_task* fifo = nullptr;
   while (node != UMCG_IDLE_NODE_END) {
-    auto* t = reinterpret_cast<struct umcg_task*>(node);
+    struct umcg_task* t = TaskAt(node);
     __u64 next;
     // PENDING: the kernel has published the node but not yet its link.
     while ((next = Word64(t->idle_next).load(std::memory_order_acquire)) ==
@@ -382,8 +391,8 @@ int KernelBackend::DrainRunnable(absl::FunctionRef<void(Worker&)> sink) {
   }
   int n = 0;
   while (fifo != nullptr) {
-    struct umcg_task* next = reinterpret_cast<struct umcg_task*>(
-        Word64(fifo->idle_next).load(std::memory_order_relaxed));
+    struct umcg_task* next =
+        TaskAt(Word64(fifo->idle_next).load(std::memory_order_relaxed));
     sink(*reinterpret_cast<UmcgSlot<Worker>*>(fifo)->owner);
     ++n;
     fifo = next;

@@ -16,8 +16,8 @@ namespace umcg_rpc::runtime::internal {
 
 // Syscall numbers read from the kernel's sysfs discovery files.
 struct UmcgSyscalls {
-  long nr_umcg_ctl = -1;
-  long nr_umcg_wait = -1;
+  int64_t nr_umcg_ctl = -1;
+  int64_t nr_umcg_wait = -1;
 };
 
 // Reads UMCG_SYSFS_* and checks the ABI version; NOT_FOUND if the kernel
@@ -69,8 +69,8 @@ class KernelBackend final : public Backend {
  private:
   KernelBackend(UmcgSyscalls nr, int signal) : nr_(nr), signal_(signal) {}
 
-  long Ctl(uint32_t flags, struct umcg_task* self) const;
-  long Wait(uint32_t flags, uint64_t abs_timeout) const;
+  int64_t Ctl(uint32_t flags, struct umcg_task* self) const;
+  int64_t Wait(uint32_t flags, uint64_t abs_timeout) const;
   // Server side: umcg_wait(next_tid = tid), retried until the switch
   // happened (the target may not be IDLE yet).
   void ServerSwitch(Server& server, uint32_t tid);

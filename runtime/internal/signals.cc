@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
@@ -17,8 +18,8 @@ absl::Status InstallSignalHandler(int signal, void (*handler)(int)) {
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (sigaction(signal, &sa, nullptr) != 0) {
-    return absl::InternalError(
-        absl::StrCat("sigaction(", signal, "): ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat(
+        "sigaction(", signal, "): ", std::generic_category().message(errno)));
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,8 +32,8 @@ absl::StatusOr<ThreadStat> ReadThreadStat(pid_t tid) {
   char buf[512];
   std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
   if (ReadSmallFile(path, buf, sizeof(buf)) <= 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(absl::StrCat(
+        "cannot read ", path, ": ", std::generic_category().message(errno)));
   }
   // Format: "tid (comm) S ..."; comm may contain spaces and parens, so the
   // state follows the last ')'.

@@ -30,7 +30,7 @@ std::string LogfmtValue(absl::string_view value) {
       break;
     }
   }
-  if (plain) return std::string(value);
+  if (plain) return static_cast<std::string>(value);
   std::string out = "\"";
   for (char c : value) {
     switch (c) {

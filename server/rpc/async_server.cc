@@ -407,7 +407,7 @@ uint64_t AsyncServer::Shutdown(absl::Duration grace) {
   // gRPC's is only a backstop for a handler that ignores ours.
   constexpr absl::Duration kGrpcBackstop = absl::Seconds(1);
   absl::Notification drained;
-  std::thread stopper([this, deadline, &drained] {
+  std::thread stopper([this, deadline, kGrpcBackstop, &drained] {
     server_->Shutdown(absl::ToChronoTime(deadline + kGrpcBackstop));
     drained.Notify();
   });

@@ -88,8 +88,9 @@ TEST(LatencyHistogramTest, MergeEqualsRecordingEverythingInOne) {
   EXPECT_EQ(a.sum(), all.sum());
   EXPECT_EQ(a.min(), all.min());
   EXPECT_EQ(a.max(), all.max());
-  for (double p : {50.0, 90.0, 99.0})
+  for (double p : {50.0, 90.0, 99.0}) {
     EXPECT_EQ(a.Percentile(p), all.Percentile(p));
+  }
   EXPECT_EQ(a.NonEmptyBuckets().size(), all.NonEmptyBuckets().size());
 }
 

@@ -24,6 +24,7 @@ TEST(InflightLimiterTest, NeverExceedsTheLimitUnderContention) {
   std::atomic<int> holders{0};
   std::atomic<int> max_seen{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20000; ++i) {

@@ -24,7 +24,6 @@ namespace {
 
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
-using ::umcg_rpc::runtime::testing::SpinUntil;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
 // One server: if A kept the CPU while blocked, B could never run and A's

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -119,7 +120,8 @@ TEST_F(KernelBackendTest, BlockingPageFaultHandsOffTheCpu) {
   auto s = Scheduler::Create(o);
   ASSERT_TRUE(s.ok()) << s.status();
   const int uffd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC));
-  ASSERT_GE(uffd, 0) << "userfaultfd: " << std::strerror(errno);
+  ASSERT_GE(uffd, 0) << "userfaultfd: "
+                     << std::generic_category().message(errno);
   struct uffdio_api api = {};
   api.api = UFFD_API;
   ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
@@ -224,7 +226,7 @@ TEST_F(KernelBackendTest, SubmitFromOutsideWakesIdleServersBothWays) {
     alignas(UMCG_TASK_ALIGN) struct umcg_task self = {};
     self.state = UMCG_TASK_RUNNING;
     ASSERT_EQ(syscall(nr->nr_umcg_ctl, UMCG_CTL_REGISTER, &self), 0)
-        << std::strerror(errno);
+        << std::generic_category().message(errno);
     run_some();
     ASSERT_EQ(syscall(nr->nr_umcg_ctl, UMCG_CTL_UNREGISTER, nullptr), 0);
   });

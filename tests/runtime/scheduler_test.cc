@@ -92,6 +92,7 @@ TEST(SchedulerTest, ConcurrentSubmittersAndNestedSubmits) {
   constexpr int kPerThread = 500;
   std::atomic<int> outer{0}, inner{0};
   std::vector<std::thread> submitters;
+  submitters.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     submitters.emplace_back([&] {
       for (int i = 0; i < kPerThread; ++i) {

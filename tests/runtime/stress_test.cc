@@ -47,8 +47,10 @@ TEST(StressTest, RandomizedMix) {
     ASSERT_NE(s, nullptr);
     constexpr int kTasks = 600;
     std::vector<std::unique_ptr<Record>> records;
-    for (int i = 0; i < kTasks; ++i)
+    records.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i) {
       records.push_back(std::make_unique<Record>());
+    }
     std::atomic<int> nested{0};
     std::vector<uint32_t> kinds(kTasks);
     for (auto& k : kinds) k = absl::Uniform<uint32_t>(gen, 0, 8);

@@ -35,16 +35,21 @@ using umcgrpc::v1::Workload;
 
 // The server under test: $UMCG_RPC_SERVER_BINARY if set (the guest runs
 // put it elsewhere), else the one built next to this test.
-const std::string kServerBinary = [] {
-  const char* env = std::getenv("UMCG_RPC_SERVER_BINARY");
-  return std::string(env != nullptr && *env != '\0' ? env
-                                                    : UMCG_RPC_SERVER_BINARY);
-}();
+// Read once, on first use (the environment is not changed meanwhile).
+const std::string& ServerBinary() {
+  static const std::string binary = [] {
+    const char* env =
+        std::getenv("UMCG_RPC_SERVER_BINARY");  // NOLINT(concurrency-mt-unsafe)
+    return std::string(env != nullptr && *env != '\0' ? env
+                                                      : UMCG_RPC_SERVER_BINARY);
+  }();
+  return binary;
+}
 
 std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> args) {
   args.insert(args.begin(),
               {"--listen=127.0.0.1:0", "--data-file-size=1048576"});
-  auto server = ServerProcess::Start(kServerBinary, args);
+  auto server = ServerProcess::Start(ServerBinary(), args);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
 }
@@ -295,6 +300,7 @@ TEST_P(ServerModeTest, SigtermDrainsInFlightRpcs) {
   // drains all of them well within the 10 s grace.
   constexpr int kCalls = 8;
   std::vector<std::future<grpc::Status>> calls;
+  calls.reserve(kCalls);
   for (int i = 0; i < kCalls; ++i) {
     calls.push_back(std::async(std::launch::async, [this] {
       RunResponse response;
@@ -333,6 +339,7 @@ TEST_P(ServerLimitsTest, CallsPastMaxInflightAreResourceExhausted) {
   // one of 2 queues is 2^-15.
   constexpr int kCalls = 16;
   std::vector<std::future<grpc::Status>> calls;
+  calls.reserve(kCalls);
   for (int i = 0; i < kCalls; ++i) {
     calls.push_back(std::async(std::launch::async, [&server] {
       grpc::ChannelArguments channel_args;
@@ -470,7 +477,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, ServerCancellationTest,
                          ::testing::Values("threadpool", "umcg"));
 
 TEST(ServerStartupTest, BadFlagsExitTwoWithAMessage) {
-  auto server = ServerProcess::Start(kServerBinary, {"--mode=fast"});
+  auto server = ServerProcess::Start(ServerBinary(), {"--mode=fast"});
   ASSERT_FALSE(server.ok());
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("--mode"));
 }
@@ -490,7 +497,7 @@ TEST(ServerStartupTest, KernelBackendWithoutTheUmcgKernelIsAClearError) {
     GTEST_SKIP() << "this kernel has UMCG";
   }
   auto server = ServerProcess::Start(
-      kServerBinary,
+      ServerBinary(),
       {"--mode=umcg", "--backend=kernel", "--listen=127.0.0.1:0"});
   ASSERT_FALSE(server.ok());
   EXPECT_THAT(std::string(server.status().message()), HasSubstr("umcg"));
@@ -530,7 +537,7 @@ TEST(ServerStartupTest, PortInUseIsAClearError) {
   auto first = StartServer({});
   ASSERT_NE(first, nullptr);
   auto second = ServerProcess::Start(
-      kServerBinary, {"--listen=" + first->address(), "--cq-threads=1"});
+      ServerBinary(), {"--listen=" + first->address(), "--cq-threads=1"});
   ASSERT_FALSE(second.ok());
   EXPECT_THAT(std::string(second.status().message()),
               HasSubstr("cannot listen"));

@@ -13,8 +13,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-extern char** environ;
-
 namespace umcg_rpc::testing {
 
 ServerProcess::ServerProcess(pid_t pid, int stderr_fd) : pid_(pid) {
@@ -58,6 +56,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::vector<std::string> argv_storage = {binary};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_storage.size() + 1);
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid;
@@ -88,9 +87,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
         }
         return process;
       }
-      auto eof = [p = process.get()]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->eof_; };
-      if (process->mu_.AwaitWithTimeout(absl::Condition(&eof),
+      // absl::Condition reads the flag with mu_ held.
+      if (process->mu_.AwaitWithTimeout(absl::Condition(&process->eof_),
                                         absl::Milliseconds(20))) {
         return absl::UnavailableError("server exited before starting: " +
                                       process->log_);
