@@ -1116,6 +1116,18 @@ void Core::EndNoPreempt(Worker& w) {
 void Core::OnPreemptSignal(Worker& w) {
   // Kernel backend: the kernel already acted on UMCG_TF_PREEMPTED.
   if (!backend_->cooperative()) return;
+  // A signal meant for an earlier dispatch can arrive while this thread is
+  // still inside AwaitDispatch() for the next one (its delivery was late:
+  // the thread was not running, or ThreadSanitizer deferred it). That
+  // dispatch has not started, so there is nothing to preempt; acting on it
+  // would park this thread a second time inside its own Park(). The
+  // acknowledgement is this thread's own store, made on leaving
+  // AwaitDispatch(), and the monitor signals a dispatch only once it is
+  // acknowledged, so no signal meant for the current dispatch is dropped.
+  if (w.ack_seq.load(std::memory_order_relaxed) !=
+      w.dispatch_seq.load(std::memory_order_acquire)) {
+    return;
+  }
   if (w.no_preempt.load(std::memory_order_relaxed) > 0) {
     w.preempt_pending.store(true, std::memory_order_relaxed);
     return;
