@@ -845,7 +845,7 @@ void Core::CountRegisteredLocked(Worker& w) {
   --starting_;
 }
 
-void Core::HelpSpawning(Worker& w) {
+void Core::WorkerStarted(Worker& w) {
   // In a burst (see RequestSpawnLocked()), help the monitor create the
   // rest first: creating threads is most of a burst's cost, and this
   // spreads it over the CPUs. At most one helper per server; still with
@@ -870,7 +870,7 @@ void Core::HelpSpawning(Worker& w) {
 
 void Core::WorkerLoop(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
-  HelpSpawning(w);
+  WorkerStarted(w);
   // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
   if (batch_runtime_threads_) {
@@ -1006,9 +1006,13 @@ void Core::RunTask(Worker& w) {
 
 void Core::AwaitDispatch(Worker& w) {
   backend_->WaitForDispatch(w);
-  // Acknowledge: from here on this dispatch runs task code, and the monitor
-  // may judge it. Before this, a worker that the OS has not scheduled yet
-  // would look "asleep" and be wrongly declared lost.
+  AcknowledgeDispatch(w);
+}
+
+void Core::AcknowledgeDispatch(Worker& w) {
+  // From here on this dispatch runs task code, and the monitor may judge
+  // it. Before this, a worker that the OS has not scheduled yet would look
+  // "asleep" and be wrongly declared lost.
   w.ack_seq.store(w.dispatch_seq.load(std::memory_order_relaxed),
                   std::memory_order_release);
 }
@@ -1058,8 +1062,7 @@ void Core::ExitBlocking(Worker& w) {
       // on, instead of waking that thread only for it to wake us (two
       // context switches and two futex calls less per block).
       MarkRunning(*s, w);
-      w.ack_seq.store(w.dispatch_seq.load(std::memory_order_relaxed),
-                      std::memory_order_release);
+      AcknowledgeDispatch(w);
       direct_wakes_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -1233,7 +1236,7 @@ void Core::SpawnPendingWorkers() {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, options_.worker_stack_size);
     pthread_attr_setguardsize(&attr, page);
-    // The thread records its own handle (see HelpSpawning()): once it runs,
+    // The thread records its own handle (WorkerStarted()): once it runs,
     // it may register and be joined before this call has returned.
     pthread_t thread;
     const int rc = pthread_create(&thread, &attr, &Core::WorkerMain, w);
@@ -1246,7 +1249,7 @@ void Core::SpawnPendingWorkers() {
                      std::generic_category().message(rc)));
     std::unique_ptr<Worker> failed;  // Freed after mu_ is released.
     std::lock_guard<std::mutex> lock(mu_);
-    --starting_;
+    CountRegisteredLocked(*w);  // It never will.
     failed = TakeWorkerLocked(w);
   }
 }

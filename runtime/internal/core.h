@@ -103,6 +103,8 @@ class Core {
   void JoinExitedWorkers(bool wait_all);
   // Worker side: waits until dispatched (async-signal-safe).
   void AwaitDispatch(Worker& w);
+  // Worker side: marks its current dispatch as started (async-signal-safe).
+  void AcknowledgeDispatch(Worker& w);
   // Records that `w` released `s` and why, leaving `current` at `now`:
   // nullptr, or the lazily idle marker (async-signal-safe).
   void MarkReleased(Server& s, Worker& w, ReleaseReason reason,
@@ -172,9 +174,10 @@ class Core {
   // Creates workers while spawns are pending (the monitor, and during a
   // burst new workers too, before they register: see WorkerLoop()).
   void SpawnPendingWorkers();
-  // A new worker's first step: takes part in a burst's spawning if it may.
-  void HelpSpawning(Worker& w);
-  // A new worker is in the idle pool for the first time, or gave up.
+  // A new worker's first step: records its thread's handle, then takes
+  // part in a burst's spawning if it may.
+  void WorkerStarted(Worker& w);
+  // A new worker is in the idle pool for the first time, or never will be.
   void CountRegisteredLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WatchRunningWorkers();
   // Re-queues reclaimed workers and nudges lost ones that woke up. Scans

@@ -53,8 +53,10 @@ struct Worker {
   Worker* next = nullptr;           // Resumed-queue link (core mutex).
   bool in_idle = false;             // In the idle stack (core mutex).
   bool in_resumed = false;          // In the resumed queue (core mutex).
-  bool registered = false;    // Has been through the idle pool (core mutex).
-  int64_t idle_since_ns = 0;  // Core mutex.
+  // Counted out of the core's starting workers: it reached the idle pool,
+  // or never will (core mutex).
+  bool registered = false;
+  int64_t idle_since_ns = 0;      // Core mutex.
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};

@@ -34,8 +34,8 @@ using umcgrpc::v1::RunResponse;
 using umcgrpc::v1::Workload;
 
 // The server under test: $UMCG_RPC_SERVER_BINARY if set (the guest runs
-// put it elsewhere), else the one built next to this test.
-// Read once, on first use (the environment is not changed meanwhile).
+// put it elsewhere), else the one built next to this test. Read once, on
+// first use (the environment is not changed meanwhile).
 const std::string& ServerBinary() {
   static const std::string binary = [] {
     const char* env =
