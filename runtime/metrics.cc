@@ -28,7 +28,7 @@ std::string MetricsSnapshot::DebugString() const {
       " wakes=", wakes, " direct_wakes=", direct_wakes,
       " preemptions=", preemptions, " detected_blocks=", detected_blocks,
       " steals=", steals, " workers_created=", workers_created,
-      " workers_retired=", workers_retired,
+      " workers_retired=", workers_retired, " stack_trims=", stack_trims,
       " max_running=", max_running_observed,
       " queue_delay_p50_us<=", queue_delay.QuantileUpperBoundMicros(0.5),
       " queue_delay_p99_us<=", queue_delay.QuantileUpperBoundMicros(0.99));

@@ -46,6 +46,9 @@ struct MetricsSnapshot {
   uint64_t steals = 0;           // Always 0: one shared run queue.
   uint64_t workers_created = 0;
   uint64_t workers_retired = 0;
+  // Worker stacks given back to the kernel below the current frame
+  // (Options::trim_stack_idle_workers).
+  uint64_t stack_trims = 0;
   // Highest number of simultaneously RUNNING workers ever observed.
   int max_running_observed = 0;
   DelayHistogram queue_delay;

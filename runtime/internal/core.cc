@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/futex_hash.h"
@@ -19,6 +20,7 @@
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
 #include "runtime/internal/kernel_backend.h"
+#include "runtime/internal/thread_stack.h"
 #include "runtime/internal/thread_stat.h"
 #include "runtime/thread_policy.h"
 
@@ -312,6 +314,8 @@ void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
   idle_workers_.push_back(&w);
+  idle_count_.store(static_cast<int>(idle_workers_.size()),
+                    std::memory_order_relaxed);
   if (tasks_head_ == nullptr) spawn_batch_ = 0;  // No burst (any more).
   if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
 }
@@ -659,6 +663,8 @@ Worker* Core::PickNextLocked() {
   if (!task_ready) return nullptr;
   Worker* w = idle_workers_.back();
   idle_workers_.pop_back();
+  idle_count_.store(static_cast<int>(idle_workers_.size()),
+                    std::memory_order_relaxed);
   w->in_idle = false;
   w->runnable_since_ns = tasks_head_->enqueue_ns;
   w->task = PopTaskLocked();
@@ -864,12 +870,31 @@ void Core::WorkerStarted(Worker& w) {
     ++helpers_;
   }
   SpawnPendingWorkers();
-  std::lock_guard<std::mutex> lock(mu_);
-  --helpers_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --helpers_;
+  }
+  // Creating threads went deep (clone3, mmap); this worker may then wait
+  // for a blocking call's whole length with those pages resident.
+  if (options_.trim_stack_idle_workers >= 0) TrimStack(w);
 }
 
 void Core::WorkerLoop(Worker& w) {
+  // Set-up and tear-down are out of line: their temporaries would deepen
+  // this frame, under which every task runs, and every page a task's
+  // deepest call reaches is one more resident page per blocked worker.
+  if (!SetUpWorker(w)) return;
+  while (true) {
+    AwaitDispatch(w);
+    if (w.exit.load(std::memory_order_acquire)) break;
+    RunTask(w);
+  }
+  TearDownWorker(w);
+}
+
+ABSL_ATTRIBUTE_NOINLINE bool Core::SetUpWorker(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
+  if (options_.trim_stack_idle_workers >= 0) FindStack(w);
   WorkerStarted(w);
   // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
@@ -890,7 +915,7 @@ void Core::WorkerLoop(Worker& w) {
       // monitor to join.
       SetCurrentWorker(nullptr);
       AbandonWorker(w);
-      return;
+      return false;
     }
   }
   if (backend_->cooperative()) {
@@ -900,11 +925,10 @@ void Core::WorkerLoop(Worker& w) {
     CountRegisteredLocked(w);
     PushIdleLocked(w);
   }
-  while (true) {
-    AwaitDispatch(w);
-    if (w.exit.load(std::memory_order_acquire)) break;
-    RunTask(w);
-  }
+  return true;
+}
+
+ABSL_ATTRIBUTE_NOINLINE void Core::TearDownWorker(Worker& w) {
   if (!backend_->cooperative()) {
     // Dispatched only to exit: give the CPU back. Unregistering wakes the
     // server, which finds nothing to queue.
@@ -952,6 +976,15 @@ void Core::JoinExitedWorkers(bool wait_all) {
   done.clear();
 }
 
+namespace {
+
+// Out of line: RunTask()'s frame lies under every task (see WorkerLoop()).
+ABSL_ATTRIBUTE_NOINLINE absl::Status ThrownStatus(const char* what) {
+  return absl::InternalError(absl::StrCat("task threw: ", what));
+}
+
+}  // namespace
+
 void Core::RunTask(Worker& w) {
   TaskState* t = w.task.get();
   // Cancelled or expired while queued: fail it here rather than on the
@@ -963,7 +996,7 @@ void Core::RunTask(Worker& w) {
     try {
       t->fn();
     } catch (const std::exception& e) {
-      status = absl::InternalError(absl::StrCat("task threw: ", e.what()));
+      status = ThrownStatus(e.what());
     } catch (...) {
       status = absl::InternalError("task threw a non-std::exception value");
     }
@@ -981,6 +1014,7 @@ void Core::RunTask(Worker& w) {
     NoPreemptScope no_preempt(&w);
     FailTask(w.task, std::move(wanted));
   }
+  MaybeTrimStack(w);
   NoPreemptScope no_preempt(&w);
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
   // is released (never allocate or free under mu_).
@@ -1002,6 +1036,47 @@ void Core::RunTask(Worker& w) {
     finished = std::move(w.task);
     PushIdleLocked(w);
   }
+}
+
+// Not inlined: its temporaries would deepen WorkerLoop()'s frame, under
+// which every task runs (and so every task's deepest call).
+ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
+  absl::StatusOr<uintptr_t> low = CurrentStackLow();
+  if (low.ok()) {
+    w.stack_low = *low;
+  } else {
+    Log(absl::StrCat("worker ", w.id,
+                     ": stack not trimmed: ", low.status().ToString()));
+  }
+}
+
+void Core::MaybeTrimStack(Worker& w) {
+  const int threshold = options_.trim_stack_idle_workers;
+  if (threshold < 0 || w.stack_low == 0) return;
+  // A stale count only moves the line by a worker or two.
+  if (idle_count_.load(std::memory_order_relaxed) < threshold) return;
+  TrimStack(w);
+}
+
+// Not inlined, and its failure path in a function of its own: the pages it
+// can give back start a little below its caller's frame, so that frame must
+// stay as shallow as the caller's own.
+ABSL_ATTRIBUTE_NOINLINE void Core::TrimStack(Worker& w) {
+  if (w.stack_low == 0) return;
+  absl::StatusOr<size_t> released = ReleaseStackBelowCaller(w.stack_low);
+  if (released.ok()) {
+    if (*released > 0) stack_trims_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // E.g. EINVAL for mlock()ed memory: it would fail every time.
+  w.stack_low = 0;
+  LogTrimFailure(w, released.status());
+}
+
+ABSL_ATTRIBUTE_NOINLINE void Core::LogTrimFailure(const Worker& w,
+                                                  const absl::Status& status) {
+  Log(absl::StrCat("worker ", w.id,
+                   ": stack trimming off: ", status.ToString()));
 }
 
 void Core::AwaitDispatch(Worker& w) {
@@ -1379,6 +1454,8 @@ void Core::RetireIdleLocked(size_t n) {
     PushResumedLocked(*w, /*wake_server=*/false);
   }
   idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+  idle_count_.store(static_cast<int>(idle_workers_.size()),
+                    std::memory_order_relaxed);
   retired_.fetch_add(n, std::memory_order_relaxed);
 }
 
@@ -1449,6 +1526,7 @@ void Core::RetireIdleWorkers(bool all) {
       retired = std::move(workers_);
       workers_.clear();
       idle_workers_.clear();
+      idle_count_.store(0, std::memory_order_relaxed);
     } else {
       // Oldest idle workers sit at the bottom of the stack.
       size_t n = 0;
@@ -1466,6 +1544,8 @@ void Core::RetireIdleWorkers(bool all) {
         retired.push_back(TakeWorkerLocked(idle_workers_[i]));
       }
       idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+      idle_count_.store(static_cast<int>(idle_workers_.size()),
+                        std::memory_order_relaxed);
       retired_.fetch_add(n, std::memory_order_relaxed);
     }
   }
@@ -1504,6 +1584,7 @@ MetricsSnapshot Core::metrics() const {
   m.blocks = blocks_.load(std::memory_order_relaxed);
   m.wakes = wakes_.load(std::memory_order_relaxed);
   m.direct_wakes = direct_wakes_.load(std::memory_order_relaxed);
+  m.stack_trims = stack_trims_.load(std::memory_order_relaxed);
   m.preemptions = preemptions_.load(std::memory_order_relaxed);
   m.detected_blocks = detected_.load(std::memory_order_relaxed);
   m.workers_created = created_.load(std::memory_order_relaxed);

@@ -96,7 +96,20 @@ class Core {
   // Worker thread.
   static void* WorkerMain(void* arg);
   void WorkerLoop(Worker& w);
+  // A new worker's steps before its first dispatch; false if it could not
+  // become a worker (then already handed to the monitor to join).
+  bool SetUpWorker(Worker& w);
+  // A retiring worker's last steps: leaves the CPU and the backend.
+  void TearDownWorker(Worker& w);
   void RunTask(Worker& w);
+  // Records where the calling worker's stack ends (w.stack_low).
+  void FindStack(Worker& w);
+  // Gives back the stack pages below the caller's frame if the idle pool
+  // holds at least options_.trim_stack_idle_workers (worker side).
+  void MaybeTrimStack(Worker& w);
+  // Gives back the stack pages below the caller's frame (worker side).
+  void TrimStack(Worker& w);
+  void LogTrimFailure(const Worker& w, const absl::Status& status);
   // A worker that cannot be used leaves it to the monitor to join.
   void AbandonWorker(Worker& w);
   // Joins retired workers that have exited (all of them, with wait_all).
@@ -263,7 +276,9 @@ class Core {
   std::atomic<int> blocked_{0};
   std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
       expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, direct_wakes_{0},
-      preemptions_{0}, detected_{0}, created_{0}, retired_{0};
+      preemptions_{0}, detected_{0}, created_{0}, retired_{0}, stack_trims_{0};
+  // idle_workers_.size(), for readers without mu_ (written under it).
+  std::atomic<int> idle_count_{0};
   std::array<std::atomic<uint64_t>, DelayHistogram::kBuckets> delay_{};
 };
 

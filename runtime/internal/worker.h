@@ -56,7 +56,10 @@ struct Worker {
   // Counted out of the core's starting workers: it reached the idle pool,
   // or never will (core mutex).
   bool registered = false;
-  int64_t idle_since_ns = 0;      // Core mutex.
+  int64_t idle_since_ns = 0;  // Core mutex.
+  // Lowest address of the thread's stack, 0 if unknown or if trimming it
+  // failed once (thread-private: only the worker's own thread uses it).
+  uintptr_t stack_low = 0;
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};

@@ -45,6 +45,7 @@ grpc::Status StatsService::Get(grpc::ServerContext* /*context*/,
   r->set_steals(m.steals);
   r->set_workers_created(m.workers_created);
   r->set_workers_retired(m.workers_retired);
+  r->set_stack_trims(m.stack_trims);
   r->set_max_running_observed(m.max_running_observed);
   r->set_queue_delay_p50_micros(m.queue_delay.QuantileUpperBoundMicros(0.5));
   r->set_queue_delay_p99_micros(m.queue_delay.QuantileUpperBoundMicros(0.99));

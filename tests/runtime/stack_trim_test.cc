@@ -1,0 +1,139 @@
+// Options::trim_stack_idle_workers: a worker that finishes a task while the
+// idle pool is large gives back the stack pages its task's deep calls made
+// resident, and keeps them otherwise.
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "runtime/scheduler.h"
+#include "tests/runtime/test_util.h"
+
+namespace umcg_rpc::runtime {
+namespace {
+
+using ::umcg_rpc::runtime::testing::kEventually;
+using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::TestOptions;
+
+constexpr size_t kDeepBytes = 64 * 1024;
+
+// Where a task's deep call went: the pages well below the task's own frame.
+struct DeepRange {
+  uintptr_t low = 0;
+  uintptr_t high = 0;  // Exclusive; 0 if the range was not on the stack.
+};
+
+// True if `p` lies on the calling thread's stack (not, say, on a
+// sanitizer's fake stack).
+bool OnThisThreadsStack(uintptr_t p) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  void* addr = nullptr;
+  size_t size = 0;
+  const bool got = pthread_attr_getstack(&attr, &addr, &size) == 0;
+  pthread_attr_destroy(&attr);
+  const auto low = reinterpret_cast<uintptr_t>(addr);
+  return got && p >= low && p < low + size;
+}
+
+// Touches kDeepBytes of stack below the caller, then returns. Records the
+// whole pages of that buffer except the two nearest the caller's frame.
+ABSL_ATTRIBUTE_NOINLINE void GoDeep(DeepRange* out) {
+  volatile char buffer[kDeepBytes];
+  const long page = sysconf(_SC_PAGESIZE);
+  for (size_t i = 0; i < kDeepBytes; i += static_cast<size_t>(page)) {
+    buffer[i] = 1;
+  }
+  const auto start = reinterpret_cast<uintptr_t>(&buffer[0]);
+  if (!OnThisThreadsStack(start)) return;
+  out->low = (start + page - 1) & ~static_cast<uintptr_t>(page - 1);
+  out->high =
+      (start + kDeepBytes - 2 * page) & ~static_cast<uintptr_t>(page - 1);
+}
+
+// Resident pages of [range.low, range.high).
+int ResidentPages(const DeepRange& range) {
+  const long page = sysconf(_SC_PAGESIZE);
+  const size_t pages = (range.high - range.low) / static_cast<size_t>(page);
+  std::vector<unsigned char> vec(pages);
+  EXPECT_EQ(mincore(reinterpret_cast<void*>(range.low), range.high - range.low,
+                    vec.data()),
+            0);
+  int resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
+}
+
+// Runs one task that goes deep, on a one-worker scheduler with the given
+// threshold; returns the pages of its deep range still resident once the
+// worker is back in the pool, and the scheduler's stack_trims.
+struct Outcome {
+  bool on_stack = false;
+  int total_pages = 0;
+  int resident_pages = 0;
+  uint64_t stack_trims = 0;
+};
+
+Outcome RunDeepTask(int trim_stack_idle_workers) {
+  Options o = TestOptions(1);
+  o.min_workers = 1;
+  o.max_workers = 1;
+  o.trim_stack_idle_workers = trim_stack_idle_workers;
+  auto s = MakeScheduler(o);
+  Outcome out;
+  if (s == nullptr) return out;
+  DeepRange range;
+  auto h = s->Submit([&range] { GoDeep(&range); });
+  EXPECT_TRUE(h.ok() && h->Wait().ok());
+  // The worker trims after the task's completion is published; wait until
+  // it is idle again (it then has trimmed, if it was going to).
+  const absl::Time until = absl::Now() + kEventually;
+  while (s->metrics().idle_workers < 1 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(s->metrics().idle_workers, 1);
+  out.on_stack = range.high > range.low;
+  if (out.on_stack) {
+    const long page = sysconf(_SC_PAGESIZE);
+    out.total_pages = static_cast<int>((range.high - range.low) / page);
+    out.resident_pages = ResidentPages(range);
+  }
+  out.stack_trims = s->metrics().stack_trims;
+  EXPECT_TRUE(s->Shutdown(ShutdownMode::kDrain).ok());
+  return out;
+}
+
+TEST(StackTrimTest, AWorkerJoiningALargeEnoughIdlePoolGivesItsDeepPagesBack) {
+  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/0);
+  if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
+  ASSERT_GT(out.total_pages, 8);
+  EXPECT_EQ(out.resident_pages, 0) << "of " << out.total_pages;
+  EXPECT_GE(out.stack_trims, 1u);
+}
+
+// The same task, trimming off: the pages stay resident (this is what makes
+// the test above able to fail).
+TEST(StackTrimTest, WithTrimmingOffTheDeepPagesStayResident) {
+  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/-1);
+  if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
+  EXPECT_EQ(out.resident_pages, out.total_pages);
+  EXPECT_EQ(out.stack_trims, 0u);
+}
+
+// A small idle pool: the worker will be reused soon, and keeps its pages.
+TEST(StackTrimTest, AWorkerJoiningASmallIdlePoolKeepsItsPages) {
+  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/2);
+  if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
+  EXPECT_EQ(out.resident_pages, out.total_pages);
+  EXPECT_EQ(out.stack_trims, 0u);
+}
+
+}  // namespace
+}  // namespace umcg_rpc::runtime
