@@ -45,14 +45,14 @@ struct Options {
   int min_workers = 0;
   // Stack size of worker threads (a guard page is added below it).
   size_t worker_stack_size = 256 * 1024;
-  // A worker that finishes a task while at least this many workers are idle
-  // gives its stack's pages below its current frame back to the kernel
-  // (madvise): the idle pool is a stack, so it will wait behind all of them
-  // before its next task, and what a deep call (a gRPC write, a thread
-  // creation) made resident would otherwise stay so until it retires.
-  // A worker that helped create a burst's workers always does. 0 trims after
-  // every task; negative never.
-  int trim_stack_idle_workers = 64;
+  // Fallback backend: a worker left idle this long gives its stack's pages
+  // below its idle frame back to the kernel (madvise), if any are resident:
+  // what a deep call (a gRPC write, a thread creation) made resident
+  // otherwise stays so until the worker retires. A worker reused sooner
+  // keeps them. A worker that helped create a burst's workers does it at
+  // once, on both backends (kernel-backend workers wait for work inside
+  // the kernel and cannot time out there). Zero or less disables both.
+  absl::Duration idle_stack_trim_delay = absl::Milliseconds(20);
   // Idle workers above min_workers are retired after this long.
   absl::Duration worker_idle_timeout = absl::Seconds(5);
   // A worker running longer than this is preempted; zero disables.

@@ -60,6 +60,9 @@ class Backend {
   // Worker side: sleeps until dispatched (kRunning) or told to exit.
   // Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
+  // Worker side: WaitForDispatch() for at most `timeout_ns`; false if it
+  // timed out. Fallback only (a kernel worker waits inside the kernel).
+  virtual bool WaitForDispatchFor(Worker& worker, int64_t timeout_ns) = 0;
 
   // Server side, idle: sleeps until UnparkServer() or, on the kernel
   // backend, until a worker is pushed onto the kernel's idle list. May

@@ -116,6 +116,7 @@ absl::Status Core::Start() {
   }
   batch_runtime_threads_ = options_.batch_runtime_threads &&
                            (policy & ~SCHED_RESET_ON_FORK) == SCHED_OTHER;
+  trim_stacks_ = options_.idle_stack_trim_delay > absl::ZeroDuration();
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -156,6 +157,9 @@ absl::Status Core::Start() {
   }
   Log(absl::StrCat("backend=", BackendKindName(backend_->kind()), " (",
                    backend_reason_, ")"));
+  if (trim_stacks_ && backend_->cooperative()) {
+    idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
+  }
 
   const std::vector<int> cpus = AllowedCpus();
   const int n =
@@ -314,8 +318,6 @@ void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
   idle_workers_.push_back(&w);
-  idle_count_.store(static_cast<int>(idle_workers_.size()),
-                    std::memory_order_relaxed);
   if (tasks_head_ == nullptr) spawn_batch_ = 0;  // No burst (any more).
   if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
 }
@@ -663,8 +665,6 @@ Worker* Core::PickNextLocked() {
   if (!task_ready) return nullptr;
   Worker* w = idle_workers_.back();
   idle_workers_.pop_back();
-  idle_count_.store(static_cast<int>(idle_workers_.size()),
-                    std::memory_order_relaxed);
   w->in_idle = false;
   w->runnable_since_ns = tasks_head_->enqueue_ns;
   w->task = PopTaskLocked();
@@ -876,7 +876,7 @@ void Core::WorkerStarted(Worker& w) {
   }
   // Creating threads went deep (clone3, mmap); this worker may then wait
   // for a blocking call's whole length with those pages resident.
-  if (options_.trim_stack_idle_workers >= 0) TrimStack(w);
+  if (trim_stacks_) TrimStack(w);
 }
 
 void Core::WorkerLoop(Worker& w) {
@@ -884,17 +884,22 @@ void Core::WorkerLoop(Worker& w) {
   // this frame, under which every task runs, and every page a task's
   // deepest call reaches is one more resident page per blocked worker.
   if (!SetUpWorker(w)) return;
+  // A new worker has nothing to trim (a spawning helper trimmed already):
+  // no timed wait before its first task.
+  bool ran = false;
   while (true) {
+    if (ran && idle_trim_ns_ > 0) AwaitDispatchOrTrim(w);
     AwaitDispatch(w);
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
+    ran = true;
   }
   TearDownWorker(w);
 }
 
 ABSL_ATTRIBUTE_NOINLINE bool Core::SetUpWorker(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
-  if (options_.trim_stack_idle_workers >= 0) FindStack(w);
+  if (trim_stacks_) FindStack(w);
   WorkerStarted(w);
   // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
@@ -1014,7 +1019,6 @@ void Core::RunTask(Worker& w) {
     NoPreemptScope no_preempt(&w);
     FailTask(w.task, std::move(wanted));
   }
-  MaybeTrimStack(w);
   NoPreemptScope no_preempt(&w);
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
   // is released (never allocate or free under mu_).
@@ -1041,35 +1045,35 @@ void Core::RunTask(Worker& w) {
 // Not inlined: its temporaries would deepen WorkerLoop()'s frame, under
 // which every task runs (and so every task's deepest call).
 ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
-  absl::StatusOr<uintptr_t> low = CurrentStackLow();
-  if (low.ok()) {
-    w.stack_low = *low;
+  absl::StatusOr<StackRange> stack = CurrentStack();
+  if (stack.ok()) {
+    w.stack = *stack;
   } else {
     Log(absl::StrCat("worker ", w.id,
-                     ": stack not trimmed: ", low.status().ToString()));
+                     ": stack not trimmed: ", stack.status().ToString()));
   }
 }
 
-void Core::MaybeTrimStack(Worker& w) {
-  const int threshold = options_.trim_stack_idle_workers;
-  if (threshold < 0 || w.stack_low == 0) return;
-  // A stale count only moves the line by a worker or two.
-  if (idle_count_.load(std::memory_order_relaxed) < threshold) return;
+void Core::AwaitDispatchOrTrim(Worker& w) {
+  // Reused within the delay (the idle pool is a stack: the worker that
+  // finished last runs the next task), or told to exit: keep the pages.
+  if (backend_->WaitForDispatchFor(w, idle_trim_ns_)) return;
+  // Idle, and likely to stay so. Off any CPU: a dispatch that comes now is
+  // seen by AwaitDispatch() once the trim is done.
   TrimStack(w);
 }
 
 // Not inlined, and its failure path in a function of its own: the pages it
-// can give back start a little below its caller's frame, so that frame must
-// stay as shallow as the caller's own.
+// gives back start a little below its own frame.
 ABSL_ATTRIBUTE_NOINLINE void Core::TrimStack(Worker& w) {
-  if (w.stack_low == 0) return;
-  absl::StatusOr<size_t> released = ReleaseStackBelowCaller(w.stack_low);
+  if (w.stack.low == 0) return;
+  absl::StatusOr<size_t> released = ReleaseStackBelow(w.stack);
   if (released.ok()) {
     if (*released > 0) stack_trims_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   // E.g. EINVAL for mlock()ed memory: it would fail every time.
-  w.stack_low = 0;
+  w.stack.low = 0;
   LogTrimFailure(w, released.status());
 }
 
@@ -1454,8 +1458,6 @@ void Core::RetireIdleLocked(size_t n) {
     PushResumedLocked(*w, /*wake_server=*/false);
   }
   idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
-  idle_count_.store(static_cast<int>(idle_workers_.size()),
-                    std::memory_order_relaxed);
   retired_.fetch_add(n, std::memory_order_relaxed);
 }
 
@@ -1526,7 +1528,6 @@ void Core::RetireIdleWorkers(bool all) {
       retired = std::move(workers_);
       workers_.clear();
       idle_workers_.clear();
-      idle_count_.store(0, std::memory_order_relaxed);
     } else {
       // Oldest idle workers sit at the bottom of the stack.
       size_t n = 0;
@@ -1544,8 +1545,6 @@ void Core::RetireIdleWorkers(bool all) {
         retired.push_back(TakeWorkerLocked(idle_workers_[i]));
       }
       idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
-      idle_count_.store(static_cast<int>(idle_workers_.size()),
-                        std::memory_order_relaxed);
       retired_.fetch_add(n, std::memory_order_relaxed);
     }
   }

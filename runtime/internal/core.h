@@ -104,9 +104,9 @@ class Core {
   void RunTask(Worker& w);
   // Records where the calling worker's stack ends (w.stack_low).
   void FindStack(Worker& w);
-  // Gives back the stack pages below the caller's frame if the idle pool
-  // holds at least options_.trim_stack_idle_workers (worker side).
-  void MaybeTrimStack(Worker& w);
+  // Fallback, worker side, at the top of its loop: waits for a dispatch up
+  // to options_.idle_stack_trim_delay, and trims its stack if none came.
+  void AwaitDispatchOrTrim(Worker& w);
   // Gives back the stack pages below the caller's frame (worker side).
   void TrimStack(Worker& w);
   void LogTrimFailure(const Worker& w, const absl::Status& status);
@@ -256,6 +256,11 @@ class Core {
   // return to SCHED_OTHER: options_.batch_runtime_threads under a
   // SCHED_OTHER creator (set in Start(), then read-only).
   bool batch_runtime_threads_ = false;
+  // Worker stacks are trimmed (options_.idle_stack_trim_delay > 0), and how
+  // long a fallback worker waits idle before it trims its own (0: never).
+  // Set in Start(), then read-only.
+  bool trim_stacks_ = false;
+  int64_t idle_trim_ns_ = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_ ABSL_GUARDED_BY(mu_) = false;
@@ -277,8 +282,6 @@ class Core {
   std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
       expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, direct_wakes_{0},
       preemptions_{0}, detected_{0}, created_{0}, retired_{0}, stack_trims_{0};
-  // idle_workers_.size(), for readers without mu_ (written under it).
-  std::atomic<int> idle_count_{0};
   std::array<std::atomic<uint64_t>, DelayHistogram::kBuckets> delay_{};
 };
 

@@ -60,6 +60,17 @@ void FallbackBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
+bool FallbackBackend::WaitForDispatchFor(Worker& worker, int64_t timeout_ns) {
+  while (worker.state.load(std::memory_order_acquire) !=
+             WorkerState::kRunning &&
+         !worker.exit.load(std::memory_order_acquire)) {
+    // A token without a dispatch (stale, or for an exit) loops again with
+    // the whole timeout: a late return costs only a later trim.
+    if (!worker.parker.ParkFor(timeout_ns)) return false;
+  }
+  return true;
+}
+
 void FallbackBackend::ParkServer(Server& server) { server.parker.Park(); }
 
 void FallbackBackend::UnparkServer(Server& server) { server.parker.Unpark(); }

@@ -27,6 +27,7 @@ class FallbackBackend final : public Backend {
   void LeaveCpu(Worker& self, Server& server, Worker* next) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;
+  bool WaitForDispatchFor(Worker& worker, int64_t timeout_ns) override;
   void ParkServer(Server& server) override;
   void UnparkServer(Server& server) override;
   void PublishIdleServer(Server& server) override;

@@ -301,6 +301,10 @@ void KernelBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
+bool KernelBackend::WaitForDispatchFor(Worker&, int64_t) {
+  Fatal("WaitForDispatchFor is a fallback-only operation", EINVAL);
+}
+
 void KernelBackend::Unpublish(uint32_t tid) {
   __u32 expected = tid;
   Word32(idle_server_)

@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace umcg_rpc::runtime::internal {
@@ -23,6 +24,39 @@ void Parker::Park() {
     if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
       return;
+    }
+  }
+}
+
+bool Parker::ParkFor(int64_t timeout_ns) {
+  if (state_.fetch_sub(1, std::memory_order_acquire) == 1) return true;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const int64_t deadline =
+      int64_t{now.tv_sec} * 1000000000 + now.tv_nsec + timeout_ns;
+  while (true) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const int64_t left =
+        deadline - (int64_t{now.tv_sec} * 1000000000 + now.tv_nsec);
+    if (left <= 0) {
+      // -1 -> 0: no token came, and we no longer sleep. If the CAS fails,
+      // Unpark() set 1 meanwhile (read with acquire, pairing with its
+      // release): take that token.
+      int32_t expected = -1;
+      if (state_.compare_exchange_strong(expected, 0,
+                                         std::memory_order_acquire)) {
+        return false;
+      }
+      state_.store(0, std::memory_order_relaxed);
+      return true;
+    }
+    const timespec rel{static_cast<time_t>(left / 1000000000),
+                       static_cast<long>(left % 1000000000)};  // NOLINT
+    syscall(SYS_futex, Word(&state_), FUTEX_WAIT_PRIVATE, -1, &rel, nullptr, 0);
+    int32_t expected = 1;
+    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      return true;
     }
   }
 }

@@ -13,6 +13,9 @@ class Parker {
  public:
   // Consumes the token, sleeping until one is available.
   void Park();
+  // Park(), but gives up after `timeout_ns` of CLOCK_MONOTONIC time; true if
+  // it consumed the token.
+  bool ParkFor(int64_t timeout_ns);
   // Makes a token available (idempotent) and wakes the parked thread.
   void Unpark();
 

@@ -18,9 +18,25 @@ uintptr_t PageSize() {
   return size;
 }
 
+// The stack pointer at this point of the caller (always inlined: it must
+// not read its own frame's). Where the architecture is not known, a page
+// below the caller's frame address, which is lower than any stack pointer
+// of the caller's body in practice.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uintptr_t StackPointer() {
+  uintptr_t sp;
+#if defined(__x86_64__)
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+  asm volatile("mov %0, sp" : "=r"(sp));
+#else
+  sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) - PageSize();
+#endif
+  return sp;
+}
+
 }  // namespace
 
-absl::StatusOr<uintptr_t> CurrentStackLow() {
+absl::StatusOr<StackRange> CurrentStack() {
   pthread_attr_t attr;
   if (int rc = pthread_getattr_np(pthread_self(), &attr); rc != 0) {
     return absl::ErrnoToStatus(rc, "pthread_getattr_np");
@@ -30,45 +46,49 @@ absl::StatusOr<uintptr_t> CurrentStackLow() {
   const int rc = pthread_attr_getstack(&attr, &addr, &size);
   pthread_attr_destroy(&attr);
   if (rc != 0) return absl::ErrnoToStatus(rc, "pthread_attr_getstack");
-  // glibc reports the range above the guard; round up in case it did not.
+  // glibc reports the range above the guard; round inwards in case the
+  // range is not page-aligned.
   const uintptr_t page = PageSize();
-  return (reinterpret_cast<uintptr_t>(addr) + page - 1) & ~(page - 1);
+  const auto low = reinterpret_cast<uintptr_t>(addr);
+  return StackRange{(low + page - 1) & ~(page - 1), (low + size) & ~(page - 1)};
 }
 
-// Not inlined, so that its frame address bounds what is still in use: its
-// own few locals and the madvise() call lie within kSlack below it. (A
-// signal handler that runs when madvise() returns may use the released
-// pages: they are fresh zero pages to it.)
-ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelowCaller(
-    uintptr_t stack_low) {
+// Not inlined, so that the stack pointer read in its body lies below
+// every live frame of its callers.
+ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelow(
+    const StackRange& stack) {
   const uintptr_t page = PageSize();
-  const uintptr_t frame =
-      reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  // Everything below the stack pointer belongs to calls that returned.
-  constexpr uintptr_t kSlack = 512;
-  if (frame < stack_low + kSlack + page) return 0;
-  const uintptr_t high = (frame - kSlack) & ~(page - 1);
+  // The mincore() and madvise() calls below push their frames under this
+  // one: 256 bytes covers a return address and a libc system-call stub.
+  // (A signal handler that runs when a call returns may use the released
+  // pages: they are fresh zero pages to it.)
+  constexpr uintptr_t kCallRoom = 256;
+  const uintptr_t sp = StackPointer();
+  if (sp <= stack.low + kCallRoom + page || sp > stack.high) return 0;
+  const uintptr_t high = (sp - kCallRoom) & ~(page - 1);
   // Most calls stay shallow: look before releasing, since madvise() must
-  // flush the TLBs of every CPU this process runs on when it frees a page,
-  // and mincore() costs a fraction of that. Deepest pages last: a deep
-  // call touched the pages nearest `high` first.
+  // flush the TLB of every CPU that has run this process's threads lately
+  // when it frees a page, and mincore() costs a fraction of that. The
+  // nearest pages first: a deep call touched those on its way down.
   constexpr uintptr_t kChunkPages = 64;
   unsigned char resident[kChunkPages];
   bool any = false;
-  for (uintptr_t top = high; top > stack_low && !any;) {
+  for (uintptr_t top = high; top > stack.low && !any;) {
     const uintptr_t pages =
-        std::min<uintptr_t>((top - stack_low) / page, kChunkPages);
+        std::min<uintptr_t>((top - stack.low) / page, kChunkPages);
     const uintptr_t start = top - pages * page;
     if (mincore(reinterpret_cast<void*>(start), pages * page, resident) != 0) {
       return absl::ErrnoToStatus(errno, "mincore() on the stack");
     }
-    for (uintptr_t i = 0; i < pages && !any; ++i) any = (resident[i] & 1) != 0;
+    for (uintptr_t i = pages; i > 0 && !any; --i) {
+      any = (resident[i - 1] & 1) != 0;
+    }
     top = start;
   }
   if (!any) return 0;
-  const size_t length = high - stack_low;
+  const size_t length = high - stack.low;
   // Private anonymous memory: the pages are freed now and come back zeroed.
-  if (madvise(reinterpret_cast<void*>(stack_low), length, MADV_DONTNEED) != 0) {
+  if (madvise(reinterpret_cast<void*>(stack.low), length, MADV_DONTNEED) != 0) {
     return absl::ErrnoToStatus(errno, "madvise(MADV_DONTNEED) on the stack");
   }
   return length;

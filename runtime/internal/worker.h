@@ -11,6 +11,7 @@
 
 #include "runtime/internal/parker.h"
 #include "runtime/internal/task_state.h"
+#include "runtime/internal/thread_stack.h"
 #include "runtime/internal/umcg_task_ops.h"
 
 namespace umcg_rpc::runtime::internal {
@@ -57,9 +58,9 @@ struct Worker {
   // or never will (core mutex).
   bool registered = false;
   int64_t idle_since_ns = 0;  // Core mutex.
-  // Lowest address of the thread's stack, 0 if unknown or if trimming it
-  // failed once (thread-private: only the worker's own thread uses it).
-  uintptr_t stack_low = 0;
+  // The thread's stack; low == 0 if unknown, or if trimming it failed
+  // once (thread-private: only the worker's own thread uses it).
+  StackRange stack;
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};

@@ -1,6 +1,6 @@
-// Options::trim_stack_idle_workers: a worker that finishes a task while the
-// idle pool is large gives back the stack pages its task's deep calls made
-// resident, and keeps them otherwise.
+// Options::idle_stack_trim_delay: a worker left idle that long gives back
+// the stack pages its task's deep calls made resident, and keeps them
+// otherwise.
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -47,7 +47,7 @@ bool OnThisThreadsStack(uintptr_t p) {
 // whole pages of that buffer except the two nearest the caller's frame.
 ABSL_ATTRIBUTE_NOINLINE void GoDeep(DeepRange* out) {
   volatile char buffer[kDeepBytes];
-  const long page = sysconf(_SC_PAGESIZE);
+  const int64_t page = sysconf(_SC_PAGESIZE);
   for (size_t i = 0; i < kDeepBytes; i += static_cast<size_t>(page)) {
     buffer[i] = 1;
   }
@@ -60,7 +60,7 @@ ABSL_ATTRIBUTE_NOINLINE void GoDeep(DeepRange* out) {
 
 // Resident pages of [range.low, range.high).
 int ResidentPages(const DeepRange& range) {
-  const long page = sysconf(_SC_PAGESIZE);
+  const int64_t page = sysconf(_SC_PAGESIZE);
   const size_t pages = (range.high - range.low) / static_cast<size_t>(page);
   std::vector<unsigned char> vec(pages);
   EXPECT_EQ(mincore(reinterpret_cast<void*>(range.low), range.high - range.low,
@@ -71,38 +71,44 @@ int ResidentPages(const DeepRange& range) {
   return resident;
 }
 
-// Runs one task that goes deep, on a one-worker scheduler with the given
-// threshold; returns the pages of its deep range still resident once the
-// worker is back in the pool, and the scheduler's stack_trims.
+// What became of a deep task's stack pages once its worker was idle.
 struct Outcome {
+  bool started = false;
   bool on_stack = false;
   int total_pages = 0;
   int resident_pages = 0;
   uint64_t stack_trims = 0;
 };
 
-Outcome RunDeepTask(int trim_stack_idle_workers) {
+// Runs one task that goes deep on a one-worker scheduler with the given
+// delay, then waits: until a trim is counted if `expect_trim`, else for
+// `idle` (several delays, to give a wrong trim its chance).
+Outcome RunDeepTask(absl::Duration delay, bool expect_trim,
+                    absl::Duration idle = absl::Milliseconds(100)) {
   Options o = TestOptions(1);
   o.min_workers = 1;
   o.max_workers = 1;
-  o.trim_stack_idle_workers = trim_stack_idle_workers;
+  o.idle_stack_trim_delay = delay;
   auto s = MakeScheduler(o);
   Outcome out;
   if (s == nullptr) return out;
+  out.started = true;
   DeepRange range;
   auto h = s->Submit([&range] { GoDeep(&range); });
   EXPECT_TRUE(h.ok() && h->Wait().ok());
-  // The worker trims after the task's completion is published; wait until
-  // it is idle again (it then has trimmed, if it was going to).
-  const absl::Time until = absl::Now() + kEventually;
-  while (s->metrics().idle_workers < 1 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(1));
+  if (expect_trim) {
+    const absl::Time until = absl::Now() + kEventually;
+    while (s->metrics().stack_trims == 0 && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  } else {
+    absl::SleepFor(idle);
   }
-  EXPECT_EQ(s->metrics().idle_workers, 1);
   out.on_stack = range.high > range.low;
   if (out.on_stack) {
-    const long page = sysconf(_SC_PAGESIZE);
-    out.total_pages = static_cast<int>((range.high - range.low) / page);
+    const int64_t page = sysconf(_SC_PAGESIZE);
+    out.total_pages =
+        static_cast<int>(static_cast<int64_t>(range.high - range.low) / page);
     out.resident_pages = ResidentPages(range);
   }
   out.stack_trims = s->metrics().stack_trims;
@@ -110,27 +116,37 @@ Outcome RunDeepTask(int trim_stack_idle_workers) {
   return out;
 }
 
-TEST(StackTrimTest, AWorkerJoiningALargeEnoughIdlePoolGivesItsDeepPagesBack) {
-  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/0);
+TEST(StackTrimTest, AWorkerIdleLongerThanTheDelayGivesItsDeepPagesBack) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "kernel-backend workers wait for work inside the kernel "
+                    "and do not trim when idle";
+  }
+  const Outcome out = RunDeepTask(absl::Milliseconds(1), /*expect_trim=*/true);
+  ASSERT_TRUE(out.started);
   if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
   ASSERT_GT(out.total_pages, 8);
   EXPECT_EQ(out.resident_pages, 0) << "of " << out.total_pages;
-  EXPECT_GE(out.stack_trims, 1u);
+  EXPECT_EQ(out.stack_trims, 1u);
 }
 
 // The same task, trimming off: the pages stay resident (this is what makes
 // the test above able to fail).
 TEST(StackTrimTest, WithTrimmingOffTheDeepPagesStayResident) {
-  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/-1);
+  const Outcome out = RunDeepTask(absl::ZeroDuration(), /*expect_trim=*/false);
+  ASSERT_TRUE(out.started);
   if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
+  ASSERT_GT(out.total_pages, 8);
   EXPECT_EQ(out.resident_pages, out.total_pages);
   EXPECT_EQ(out.stack_trims, 0u);
 }
 
-// A small idle pool: the worker will be reused soon, and keeps its pages.
-TEST(StackTrimTest, AWorkerJoiningASmallIdlePoolKeepsItsPages) {
-  const Outcome out = RunDeepTask(/*trim_stack_idle_workers=*/2);
+// Idle for less than the delay: the worker is likely to run the next task
+// (the idle pool is a stack), and keeps its pages.
+TEST(StackTrimTest, AWorkerIdleShorterThanTheDelayKeepsItsPages) {
+  const Outcome out = RunDeepTask(absl::Seconds(30), /*expect_trim=*/false);
+  ASSERT_TRUE(out.started);
   if (!out.on_stack) GTEST_SKIP() << "stack buffers are not on the stack here";
+  ASSERT_GT(out.total_pages, 8);
   EXPECT_EQ(out.resident_pages, out.total_pages);
   EXPECT_EQ(out.stack_trims, 0u);
 }
