@@ -46,8 +46,8 @@ struct MetricsSnapshot {
   uint64_t steals = 0;           // Always 0: one shared run queue.
   uint64_t workers_created = 0;
   uint64_t workers_retired = 0;
-  // Worker stacks given back to the kernel below the current frame
-  // (Options::trim_stack_idle_workers).
+  // Worker stacks whose pages below the stack pointer went back to the
+  // kernel (Options::idle_stack_trim_delay).
   uint64_t stack_trims = 0;
   // Highest number of simultaneously RUNNING workers ever observed.
   int max_running_observed = 0;

@@ -102,12 +102,12 @@ class Core {
   // A retiring worker's last steps: leaves the CPU and the backend.
   void TearDownWorker(Worker& w);
   void RunTask(Worker& w);
-  // Records where the calling worker's stack ends (w.stack_low).
+  // Records where the calling worker's stack lies (w.stack).
   void FindStack(Worker& w);
   // Fallback, worker side, at the top of its loop: waits for a dispatch up
   // to options_.idle_stack_trim_delay, and trims its stack if none came.
   void AwaitDispatchOrTrim(Worker& w);
-  // Gives back the stack pages below the caller's frame (worker side).
+  // Gives back the calling worker's stack pages below its stack pointer.
   void TrimStack(Worker& w);
   void LogTrimFailure(const Worker& w, const absl::Status& status);
   // A worker that cannot be used leaves it to the monitor to join.

@@ -5,6 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 namespace umcg_rpc::runtime::internal {
 namespace {
 
@@ -32,8 +35,11 @@ bool Parker::ParkFor(int64_t timeout_ns) {
   if (state_.fetch_sub(1, std::memory_order_acquire) == 1) return true;
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  const int64_t deadline =
-      int64_t{now.tv_sec} * 1000000000 + now.tv_nsec + timeout_ns;
+  const int64_t start = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+  // Saturates: a timeout past the end of time waits for ever, as Park().
+  const int64_t deadline = timeout_ns > INT64_MAX - start
+                               ? INT64_MAX
+                               : start + std::max<int64_t>(timeout_ns, 0);
   while (true) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     const int64_t left =
@@ -47,7 +53,7 @@ bool Parker::ParkFor(int64_t timeout_ns) {
                                          std::memory_order_acquire)) {
         return false;
       }
-      state_.store(0, std::memory_order_relaxed);
+      state_.exchange(0, std::memory_order_acquire);
       return true;
     }
     const timespec rel{static_cast<time_t>(left / 1000000000),

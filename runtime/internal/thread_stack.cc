@@ -18,11 +18,11 @@ uintptr_t PageSize() {
   return size;
 }
 
-// The stack pointer at this point of the caller (always inlined: it must
-// not read its own frame's). Where the architecture is not known, a page
-// below the caller's frame address, which is lower than any stack pointer
-// of the caller's body in practice.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline uintptr_t StackPointer() {
+// The stack pointer of its caller, read in a frame of its own so that the
+// caller's prologue has run: its frame is then wholly above the value
+// returned. Where the architecture is not known, a page below this
+// function's frame address.
+ABSL_ATTRIBUTE_NOINLINE uintptr_t CallerStackPointer() {
   uintptr_t sp;
 #if defined(__x86_64__)
   asm volatile("mov %%rsp, %0" : "=r"(sp));
@@ -54,7 +54,7 @@ absl::StatusOr<StackRange> CurrentStack() {
 }
 
 // Not inlined, so that the stack pointer read in its body lies below
-// every live frame of its callers.
+// every live frame of its callers and its own.
 ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelow(
     const StackRange& stack) {
   const uintptr_t page = PageSize();
@@ -63,7 +63,7 @@ ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelow(
   // (A signal handler that runs when a call returns may use the released
   // pages: they are fresh zero pages to it.)
   constexpr uintptr_t kCallRoom = 256;
-  const uintptr_t sp = StackPointer();
+  const uintptr_t sp = CallerStackPointer();
   if (sp <= stack.low + kCallRoom + page || sp > stack.high) return 0;
   const uintptr_t high = (sp - kCallRoom) & ~(page - 1);
   // Most calls stay shallow: look before releasing, since madvise() must
