@@ -460,7 +460,8 @@ class Harness:
             try:
                 out = subprocess.run(
                     [self.burst_bin, "--target", server.address(), "--calls", "10000",
-                     "--connections", "16", "--sleep-us", "1000000", "--timeout-s", "10"],
+                     "--connections", "16", "--sleep-us", "1000000",
+                     "--timeout-s", str(self.opts.fan_in_deadline)],
                     capture_output=True, text=True, preexec_fn=pinned(self.client_cpus))
                 u = server.usage()
             finally:
@@ -644,6 +645,10 @@ def main():
                         "load, sampling the server's runnable threads every 50 ms "
                         "(kept out of the latency figures: the sampling perturbs them); "
                         "empty for none")
+    p.add_argument("--fan-in-deadline", type=int, default=10, metavar="SECONDS",
+                   help="W5: each call's deadline, in whole seconds (default 10; under "
+                        "software emulation the client alone may need longer than "
+                        "that to send the 10,000 calls)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 2 s runs, loads 0.5 and 0.9, one repeat")
     opts = p.parse_args()
@@ -653,6 +658,8 @@ def main():
     if unknown:
         sys.exit("compare: --probe-workloads: no probe runs for %s (W1-W3 only)"
                  % ",".join(sorted(unknown)))
+    if opts.fan_in_deadline < 2:
+        sys.exit("compare: --fan-in-deadline: at least 2 seconds (each call sleeps 1 s)")
     if opts.quick:
         opts.duration, opts.warmup, opts.repeats, opts.loads = "2s", "0.5s", 1, [0.5, 0.9]
     out = opts.out or os.path.join(
