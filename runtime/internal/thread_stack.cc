@@ -13,6 +13,12 @@
 namespace umcg_rpc::runtime::internal {
 namespace {
 
+// An address of the stack, computed with page arithmetic, as the pointer
+// mincore() and madvise() take.
+void* StackAddress(uintptr_t address) {
+  return reinterpret_cast<void*>(address);  // NOLINT(performance-no-int-to-ptr)
+}
+
 uintptr_t PageSize() {
   static const uintptr_t size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   return size;
@@ -77,7 +83,7 @@ ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelow(
     const uintptr_t pages =
         std::min<uintptr_t>((top - stack.low) / page, kChunkPages);
     const uintptr_t start = top - pages * page;
-    if (mincore(reinterpret_cast<void*>(start), pages * page, resident) != 0) {
+    if (mincore(StackAddress(start), pages * page, resident) != 0) {
       return absl::ErrnoToStatus(errno, "mincore() on the stack");
     }
     for (uintptr_t i = pages; i > 0 && !any; --i) {
@@ -88,7 +94,7 @@ ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<size_t> ReleaseStackBelow(
   if (!any) return 0;
   const size_t length = high - stack.low;
   // Private anonymous memory: the pages are freed now and come back zeroed.
-  if (madvise(reinterpret_cast<void*>(stack.low), length, MADV_DONTNEED) != 0) {
+  if (madvise(StackAddress(stack.low), length, MADV_DONTNEED) != 0) {
     return absl::ErrnoToStatus(errno, "madvise(MADV_DONTNEED) on the stack");
   }
   return length;

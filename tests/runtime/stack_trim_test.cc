@@ -22,7 +22,7 @@ using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
-constexpr size_t kDeepBytes = 64 * 1024;
+constexpr size_t kDeepBytes = size_t{64} * 1024;
 
 // Where a task's deep call went: the pages well below the task's own frame.
 struct DeepRange {
@@ -63,9 +63,9 @@ int ResidentPages(const DeepRange& range) {
   const int64_t page = sysconf(_SC_PAGESIZE);
   const size_t pages = (range.high - range.low) / static_cast<size_t>(page);
   std::vector<unsigned char> vec(pages);
-  EXPECT_EQ(mincore(reinterpret_cast<void*>(range.low), range.high - range.low,
-                    vec.data()),
-            0);
+  void* low =
+      reinterpret_cast<void*>(range.low);  // NOLINT(performance-no-int-to-ptr)
+  EXPECT_EQ(mincore(low, range.high - range.low, vec.data()), 0);
   int resident = 0;
   for (unsigned char v : vec) resident += v & 1;
   return resident;
