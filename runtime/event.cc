@@ -8,21 +8,30 @@
 namespace umcg_rpc::runtime {
 
 void Event::Notify() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    notified_.store(true, std::memory_order_release);
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  notified_.store(true, std::memory_order_release);
+  // Under mu_: a waiter leaves cv_.wait() only after taking mu_, so it
+  // cannot destroy the event (often on its own stack) while this call
+  // still uses the condition variable.
   cv_.notify_all();
 }
 
+void Event::SyncWithNotifier() const { std::lock_guard<std::mutex> lock(mu_); }
+
 void Event::Wait() const {
-  if (HasBeenNotified()) return;
+  if (HasBeenNotified()) {
+    SyncWithNotifier();
+    return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this] { return HasBeenNotified(); });
 }
 
 bool Event::WaitUntil(absl::Time deadline) const {
-  if (HasBeenNotified()) return true;
+  if (HasBeenNotified()) {
+    SyncWithNotifier();
+    return true;
+  }
   if (deadline == absl::InfiniteFuture()) {
     Wait();
     return true;

@@ -28,13 +28,19 @@ class Event {
     return notified_.load(std::memory_order_acquire);
   }
 
-  // Blocks until notified.
+  // Blocks until notified. Once it returns, Notify() no longer touches the
+  // event: the waiter may destroy it.
   void Wait() const;
 
-  // Blocks until notified or `deadline`; returns HasBeenNotified().
+  // Blocks until notified or `deadline`; returns HasBeenNotified(). After a
+  // true return the waiter may destroy the event, as after Wait().
   bool WaitUntil(absl::Time deadline) const;
 
  private:
+  // Returns once a Notify() that set the flag has released mu_: a waiter
+  // that saw the flag without the lock may then destroy the event.
+  void SyncWithNotifier() const;
+
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> notified_{false};
