@@ -61,7 +61,8 @@ class Backend {
   // Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
   // Worker side: WaitForDispatch() for at most `timeout_ns`; false if it
-  // timed out. Fallback only (a kernel worker waits inside the kernel).
+  // timed out. The kernel backend never times out: its workers wait
+  // inside the kernel and return here already dispatched.
   virtual bool WaitForDispatchFor(Worker& worker, int64_t timeout_ns) = 0;
 
   // Server side, idle: sleeps until UnparkServer() or, on the kernel

@@ -117,6 +117,7 @@ absl::Status Core::Start() {
   batch_runtime_threads_ = options_.batch_runtime_threads &&
                            (policy & ~SCHED_RESET_ON_FORK) == SCHED_OTHER;
   trim_stacks_ = options_.idle_stack_trim_delay > absl::ZeroDuration();
+  if (trim_stacks_) idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -157,9 +158,6 @@ absl::Status Core::Start() {
   }
   Log(absl::StrCat("backend=", BackendKindName(backend_->kind()), " (",
                    backend_reason_, ")"));
-  if (trim_stacks_ && backend_->cooperative()) {
-    idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
-  }
 
   const std::vector<int> cpus = AllowedCpus();
   const int n =
@@ -1057,6 +1055,7 @@ ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
 void Core::AwaitDispatchOrTrim(Worker& w) {
   // Reused within the delay (the idle pool is a stack: the worker that
   // finished last runs the next task), or told to exit: keep the pages.
+  // (Always so on the kernel backend, whose workers wait in the kernel.)
   if (backend_->WaitForDispatchFor(w, idle_trim_ns_)) return;
   // Idle, and likely to stay so. Off any CPU: a dispatch that comes now is
   // seen by AwaitDispatch() once the trim is done.

@@ -104,8 +104,8 @@ class Core {
   void RunTask(Worker& w);
   // Records where the calling worker's stack lies (w.stack).
   void FindStack(Worker& w);
-  // Fallback, worker side, at the top of its loop: waits for a dispatch up
-  // to options_.idle_stack_trim_delay, and trims its stack if none came.
+  // Worker side, at the top of its loop: waits for a dispatch up to
+  // options_.idle_stack_trim_delay, and trims its stack if none came.
   void AwaitDispatchOrTrim(Worker& w);
   // Gives back the calling worker's stack pages below its stack pointer.
   void TrimStack(Worker& w);
@@ -257,8 +257,8 @@ class Core {
   // SCHED_OTHER creator (set in Start(), then read-only).
   bool batch_runtime_threads_ = false;
   // Worker stacks are trimmed (options_.idle_stack_trim_delay > 0), and how
-  // long a fallback worker waits idle before it trims its own (0: never).
-  // Set in Start(), then read-only.
+  // long a worker waits idle before it trims its own (0: never). Set in
+  // Start(), then read-only.
   bool trim_stacks_ = false;
   int64_t idle_trim_ns_ = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/clock.h"
 #include "runtime/internal/signals.h"
 
 namespace umcg_rpc::runtime::internal {
@@ -61,12 +62,11 @@ void FallbackBackend::WaitForDispatch(Worker& worker) {
 }
 
 bool FallbackBackend::WaitForDispatchFor(Worker& worker, int64_t timeout_ns) {
+  const int64_t deadline = MonotonicDeadline(timeout_ns);
   while (worker.state.load(std::memory_order_acquire) !=
              WorkerState::kRunning &&
          !worker.exit.load(std::memory_order_acquire)) {
-    // A token without a dispatch (stale, or for an exit) loops again with
-    // the whole timeout: a late return costs only a later trim.
-    if (!worker.parker.ParkFor(timeout_ns)) return false;
+    if (!worker.parker.ParkUntil(deadline)) return false;
   }
   return true;
 }

@@ -301,8 +301,11 @@ void KernelBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
-bool KernelBackend::WaitForDispatchFor(Worker&, int64_t) {
-  Fatal("WaitForDispatchFor is a fallback-only operation", EINVAL);
+bool KernelBackend::WaitForDispatchFor(Worker& worker, int64_t) {
+  // A kernel worker waits inside the kernel and comes back only once
+  // dispatched: it never times out here.
+  WaitForDispatch(worker);
+  return true;
 }
 
 void KernelBackend::Unpublish(uint32_t tid) {

@@ -5,8 +5,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <cerrno>
 #include <cstdint>
+
+#include "runtime/internal/clock.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
@@ -17,51 +19,45 @@ int32_t* Word(std::atomic<int32_t>* a) { return reinterpret_cast<int32_t*>(a); }
 
 }  // namespace
 
-void Parker::Park() {
-  // 1 -> 0: token consumed without sleeping; 0 -> -1: must sleep.
-  if (state_.fetch_sub(1, std::memory_order_acquire) == 1) return;
-  while (true) {
-    syscall(SYS_futex, Word(&state_), FUTEX_WAIT_PRIVATE, -1, nullptr, nullptr,
-            0);
-    int32_t expected = 1;
-    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-      return;
-    }
-  }
+void Parker::Park() { Wait(nullptr); }
+
+bool Parker::ParkUntil(int64_t deadline_ns) {
+  if (deadline_ns == INT64_MAX) return Wait(nullptr);
+  const timespec deadline{
+      static_cast<time_t>(deadline_ns / 1000000000),
+      static_cast<long>(deadline_ns % 1000000000)};  // NOLINT
+  return Wait(&deadline);
 }
 
 bool Parker::ParkFor(int64_t timeout_ns) {
+  return ParkUntil(MonotonicDeadline(timeout_ns));
+}
+
+bool Parker::Wait(const timespec* deadline) {
+  // 1 -> 0: token consumed without sleeping; 0 -> -1: must sleep.
   if (state_.fetch_sub(1, std::memory_order_acquire) == 1) return true;
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  const int64_t start = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
-  // Saturates: a timeout past the end of time waits for ever, as Park().
-  const int64_t deadline = timeout_ns > INT64_MAX - start
-                               ? INT64_MAX
-                               : start + std::max<int64_t>(timeout_ns, 0);
   while (true) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const int64_t left =
-        deadline - (int64_t{now.tv_sec} * 1000000000 + now.tv_nsec);
-    if (left <= 0) {
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
+    // spurious wake-up needs no time arithmetic.
+    const bool timed_out =
+        syscall(SYS_futex, Word(&state_), FUTEX_WAIT_BITSET_PRIVATE, -1,
+                deadline, nullptr, FUTEX_BITSET_MATCH_ANY) != 0 &&
+        errno == ETIMEDOUT;
+    int32_t expected = 1;
+    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      return true;
+    }
+    if (timed_out) {
       // -1 -> 0: no token came, and we no longer sleep. If the CAS fails,
       // Unpark() set 1 meanwhile (read with acquire, pairing with its
       // release): take that token.
-      int32_t expected = -1;
+      expected = -1;
       if (state_.compare_exchange_strong(expected, 0,
                                          std::memory_order_acquire)) {
         return false;
       }
       state_.exchange(0, std::memory_order_acquire);
-      return true;
-    }
-    const timespec rel{static_cast<time_t>(left / 1000000000),
-                       static_cast<long>(left % 1000000000)};  // NOLINT
-    syscall(SYS_futex, Word(&state_), FUTEX_WAIT_PRIVATE, -1, &rel, nullptr, 0);
-    int32_t expected = 1;
-    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
       return true;
     }
   }

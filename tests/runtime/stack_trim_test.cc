@@ -1,7 +1,6 @@
 // Options::idle_stack_trim_delay: a worker left idle that long gives back
 // the stack pages its task's deep calls made resident, and keeps them
 // otherwise.
-#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,8 +9,10 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/internal/thread_stack.h"
 #include "runtime/scheduler.h"
 #include "tests/runtime/test_util.h"
 
@@ -33,14 +34,8 @@ struct DeepRange {
 // True if `p` lies on the calling thread's stack (not, say, on a
 // sanitizer's fake stack).
 bool OnThisThreadsStack(uintptr_t p) {
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
-  void* addr = nullptr;
-  size_t size = 0;
-  const bool got = pthread_attr_getstack(&attr, &addr, &size) == 0;
-  pthread_attr_destroy(&attr);
-  const auto low = reinterpret_cast<uintptr_t>(addr);
-  return got && p >= low && p < low + size;
+  absl::StatusOr<internal::StackRange> stack = internal::CurrentStack();
+  return stack.ok() && p >= stack->low && p < stack->high;
 }
 
 // Touches kDeepBytes of stack below the caller, then returns. Records the
