@@ -58,9 +58,11 @@ struct Worker {
   // or never will (core mutex).
   bool registered = false;
   int64_t idle_since_ns = 0;  // Core mutex.
-  // The thread's stack; low == 0 if unknown, or if trimming it failed
-  // once (thread-private: only the worker's own thread uses it).
+  // The thread's stack, looked up at the first trim; low == 0 if unknown,
+  // or if trimming it failed once (both thread-private: only the worker's
+  // own thread uses them).
   StackRange stack;
+  bool stack_looked_up = false;
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};

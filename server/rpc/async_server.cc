@@ -303,6 +303,15 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   // gRPC sets SO_REUSEPORT by default, which lets a second server bind the
   // same port and silently take half the connections: refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Two of gRPC's server filters this server has no use for, each of
+  // which costs every call CPU time and 256 bytes of its 11.6 kB arena
+  // (5 MiB with W5's 10,000 calls in flight). The deadline filter: the
+  // client ends a call at its deadline anyway, and handlers check the
+  // deadline before and during every step. The compression filter: the
+  // server never compresses its replies. (The decompression filter stays:
+  // without it a compressed request cannot be parsed; tested.)
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 0);
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_COMPRESSION, 0);
   builder.RegisterService(service.get());
   for (grpc::Service* extra : options.extra_services) {
     builder.RegisterService(extra);

@@ -4,17 +4,24 @@
 #define UMCG_RPC_SERVER_WORKLOAD_CANCELLATION_H_
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace umcg_rpc::workload {
 
 // Thread-safe. Cancel() may be called any number of times from any thread;
 // the first reason sticks.
+//
+// Built on std::mutex and std::condition_variable, not absl::Mutex: every
+// thread that blocks on an absl::Mutex gets a ThreadIdentity (about 500
+// bytes from Abseil's own allocator, kept for the thread's life, and two
+// sigprocmask() calls to make), and every call that sleeps here holds a
+// thread of its own while it does: 5 MiB at 10,000 calls in flight.
 class Cancellation {
  public:
   Cancellation() = default;
@@ -51,7 +58,8 @@ class Cancellation {
   };
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
+  std::condition_variable woken_;  // Notified by Cancel(), under mu_.
   std::atomic<bool> cancelled_{false};
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
   absl::AnyInvocable<void()> callback_ ABSL_GUARDED_BY(mu_);

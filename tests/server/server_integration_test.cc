@@ -130,6 +130,23 @@ TEST_P(ServerModeTest, EchoReturnsThePayload) {
   }
 }
 
+// The server leaves gRPC's compression filter out, but not the
+// decompression filter (docs/server.md): a compressed request must be read
+// as what the client sent.
+TEST_P(ServerModeTest, CompressedRequestsAreDecompressed) {
+  for (grpc_compression_algorithm algorithm :
+       {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    EchoRequest request;
+    request.set_payload(std::string(64 * 1024, 'z'));  // Worth compressing.
+    EchoResponse response;
+    grpc::ClientContext context;
+    context.set_compression_algorithm(algorithm);
+    grpc::Status status = stub_->Echo(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << algorithm << ": " << status.error_message();
+    EXPECT_EQ(response.payload(), request.payload());
+  }
+}
+
 TEST_P(ServerModeTest, EchoOverTheLimitIsRefused) {
   EchoRequest request;
   request.set_payload(std::string(workload::kMaxEchoPayloadBytes + 1, 'p'));
