@@ -45,13 +45,12 @@ struct Options {
   int min_workers = 0;
   // Stack size of worker threads (a guard page is added below it).
   size_t worker_stack_size = 256 * 1024;
-  // Fallback backend: a worker left idle this long gives its stack's pages
-  // below its idle frame back to the kernel (madvise), if any are resident:
-  // what a deep call (a gRPC write, a thread creation) made resident
-  // otherwise stays so until the worker retires. A worker reused sooner
-  // keeps them. A worker that helped create a burst's workers does it at
-  // once, on both backends (kernel-backend workers wait for work inside
-  // the kernel and cannot time out there). Zero or less disables both.
+  // Fallback backend: a worker left idle this long after a task gives its
+  // stack's pages below its idle frame back to the kernel (madvise), if
+  // any are resident, when the monitor next looks (each tick): what a deep
+  // call (a gRPC write) made resident otherwise stays so until the worker
+  // retires. A worker reused sooner keeps them. Kernel-backend workers
+  // wait for work inside the kernel and never trim. Zero or less disables.
   absl::Duration idle_stack_trim_delay = absl::Milliseconds(20);
   // Idle workers above min_workers are retired after this long.
   absl::Duration worker_idle_timeout = absl::Seconds(5);

@@ -60,10 +60,11 @@ class Backend {
   // Worker side: sleeps until dispatched (kRunning) or told to exit.
   // Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
-  // Worker side: WaitForDispatch() for at most `timeout_ns`; false if it
-  // timed out. The kernel backend never times out: its workers wait
-  // inside the kernel and return here already dispatched.
-  virtual bool WaitForDispatchFor(Worker& worker, int64_t timeout_ns) = 0;
+  // Worker side: WaitForDispatch(), or until `stop` is set and the worker
+  // unparked (then false). The kernel backend waits for the dispatch
+  // alone: its workers wait inside the kernel and come back dispatched.
+  virtual bool WaitForDispatchUnless(Worker& worker,
+                                     const std::atomic<bool>& stop) = 0;
 
   // Server side, idle: sleeps until UnparkServer() or, on the kernel
   // backend, until a worker is pushed onto the kernel's idle list. May

@@ -17,14 +17,6 @@ inline int64_t MonotonicNanos() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-// MonotonicNanos() `timeout_ns` from now, saturating at INT64_MAX (for
-// ever); a negative timeout means now.
-inline int64_t MonotonicDeadline(int64_t timeout_ns) {
-  const int64_t now = MonotonicNanos();
-  if (timeout_ns <= 0) return now;
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 // CLOCK_REALTIME now as absl::Time, without absl::Now()'s internal
 // spinlock (a preempted worker may hold it; servers must never wait on it).
 inline absl::Time RealNow() {

@@ -116,8 +116,6 @@ absl::Status Core::Start() {
   }
   batch_runtime_threads_ = options_.batch_runtime_threads &&
                            (policy & ~SCHED_RESET_ON_FORK) == SCHED_OTHER;
-  trim_stacks_ = options_.idle_stack_trim_delay > absl::ZeroDuration();
-  if (trim_stacks_) idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
   // Backend choice.
   switch (options_.backend) {
     case BackendKind::kKernel: {
@@ -158,6 +156,11 @@ absl::Status Core::Start() {
   }
   Log(absl::StrCat("backend=", BackendKindName(backend_->kind()), " (",
                    backend_reason_, ")"));
+  // Only the fallback's workers can be woken to trim (kernel-backend
+  // workers wait inside the kernel).
+  trim_stacks_ = options_.idle_stack_trim_delay > absl::ZeroDuration() &&
+                 backend_->cooperative();
+  if (trim_stacks_) idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
 
   const std::vector<int> cpus = AllowedCpus();
   const int n =
@@ -180,6 +183,7 @@ absl::Status Core::Start() {
     workers_.reserve(options_.max_workers);
     retiring_.reserve(options_.max_workers);
     retired_scratch_.reserve(options_.max_workers);
+    trim_scratch_.reserve(options_.max_workers);
     pending_spawns_ = options_.min_workers;
   }
   SpawnPendingWorkers();
@@ -315,6 +319,8 @@ void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.in_idle = true;
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
+  w.trim_due = w.pooled_before;
+  w.pooled_before = true;
   idle_workers_.push_back(&w);
   if (tasks_head_ == nullptr) spawn_batch_ = 0;  // No burst (any more).
   if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
@@ -663,6 +669,7 @@ Worker* Core::PickNextLocked() {
   if (!task_ready) return nullptr;
   Worker* w = idle_workers_.back();
   idle_workers_.pop_back();
+  trim_frontier_ = std::min(trim_frontier_, idle_workers_.size());
   w->in_idle = false;
   w->runnable_since_ns = tasks_head_->enqueue_ns;
   w->task = PopTaskLocked();
@@ -881,15 +888,11 @@ void Core::WorkerLoop(Worker& w) {
   // this frame, under which every task runs, and every page a task's
   // deepest call reaches is one more resident page per blocked worker.
   if (!SetUpWorker(w)) return;
-  // A new worker has nothing to trim (a spawning helper trimmed already):
-  // no timed wait before its first task.
-  bool ran = false;
   while (true) {
-    if (ran && idle_trim_ns_ > 0) AwaitDispatchOrTrim(w);
+    if (trim_stacks_) AwaitDispatchOrTrim(w);
     AwaitDispatch(w);
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
-    ran = true;
   }
   TearDownWorker(w);
 }
@@ -1052,13 +1055,44 @@ ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
 }
 
 void Core::AwaitDispatchOrTrim(Worker& w) {
-  // Reused within the delay (the idle pool is a stack: the worker that
-  // finished last runs the next task), or told to exit: keep the pages.
-  // (Always so on the kernel backend, whose workers wait in the kernel.)
-  if (backend_->WaitForDispatchFor(w, idle_trim_ns_)) return;
-  // Idle, and likely to stay so. Off any CPU: a dispatch that comes now is
-  // seen by AwaitDispatch() once the trim is done.
-  TrimStack(w);
+  // Dispatched (the idle pool is a stack: the worker that finished last
+  // runs the next task), or told to exit: keep the pages. Always so on the
+  // kernel backend, whose workers wait in the kernel.
+  while (!backend_->WaitForDispatchUnless(w, w.trim_requested)) {
+    // Idle for the whole delay (RequestStackTrims()). Off any CPU: a
+    // dispatch that comes now is seen once the trim is done.
+    w.trim_requested.store(false, std::memory_order_relaxed);
+    TrimStack(w);
+  }
+  // A request only comes while the worker is idle, so any request was
+  // made before this dispatch: it is void.
+  w.trim_requested.store(false, std::memory_order_relaxed);
+}
+
+void Core::RequestStackTrims() {
+  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  std::vector<Worker*>& due = trim_scratch_;
+  due.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t cutoff = MonotonicNanos() - idle_trim_ns_;
+    // The stack is in idle_since_ns order, oldest at the bottom; below the
+    // frontier every worker was seen already.
+    while (trim_frontier_ < idle_workers_.size()) {
+      Worker* w = idle_workers_[trim_frontier_];
+      if (w->idle_since_ns > cutoff) break;
+      ++trim_frontier_;
+      if (!w->trim_due) continue;
+      w->trim_due = false;
+      w->trim_requested.store(true, std::memory_order_release);
+      due.push_back(w);
+    }
+  }
+  // Woken outside mu_ (thousands of them after a fan-in burst). Only the
+  // monitor frees idle workers (RetireIdleWorkers(), or Shutdown() once
+  // the monitor has stopped), so each is still there; one dispatched
+  // meanwhile finds a stale token, which every wait loop tolerates.
+  for (Worker* w : due) w->parker.Unpark();
 }
 
 // Not inlined, and its failure path in a function of its own: the pages it
@@ -1282,6 +1316,7 @@ void Core::MonitorLoop() {
       last_sweep = now;
       SweepQueuedTasks();
     }
+    if (trim_stacks_) RequestStackTrims();
     if (now - last_retire >= 100'000'000) {
       last_retire = now;
       RetireIdleWorkers(/*all=*/false);
@@ -1460,6 +1495,7 @@ void Core::RetireIdleLocked(size_t n) {
     PushResumedLocked(*w, /*wake_server=*/false);
   }
   idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+  trim_frontier_ -= std::min(trim_frontier_, n);
   retired_.fetch_add(n, std::memory_order_relaxed);
 }
 
@@ -1530,6 +1566,7 @@ void Core::RetireIdleWorkers(bool all) {
       retired = std::move(workers_);
       workers_.clear();
       idle_workers_.clear();
+      trim_frontier_ = 0;
     } else {
       // Oldest idle workers sit at the bottom of the stack.
       size_t n = 0;
@@ -1547,6 +1584,7 @@ void Core::RetireIdleWorkers(bool all) {
         retired.push_back(TakeWorkerLocked(idle_workers_[i]));
       }
       idle_workers_.erase(idle_workers_.begin(), idle_workers_.begin() + n);
+      trim_frontier_ -= std::min(trim_frontier_, n);
       retired_.fetch_add(n, std::memory_order_relaxed);
     }
   }

@@ -104,9 +104,12 @@ class Core {
   void RunTask(Worker& w);
   // Records where the calling worker's stack lies (w.stack).
   void FindStack(Worker& w);
-  // Worker side, at the top of its loop: waits for a dispatch up to
-  // options_.idle_stack_trim_delay, and trims its stack if none came.
+  // Worker side, at the top of its loop: waits for a dispatch, trimming
+  // its stack each time the monitor asks (RequestStackTrims()).
   void AwaitDispatchOrTrim(Worker& w);
+  // Monitor: asks each worker idle for options_.idle_stack_trim_delay
+  // since a task to trim its stack.
+  void RequestStackTrims();
   // Gives back the calling worker's stack pages below its stack pointer.
   void TrimStack(Worker& w);
   void LogTrimFailure(const Worker& w, const absl::Status& status);
@@ -217,6 +220,8 @@ class Core {
   // Workers being joined by RetireIdleWorkers / JoinExitedWorkers (monitor,
   // then Shutdown; never both at once); reserved up front.
   std::vector<std::unique_ptr<Worker>> retired_scratch_;
+  // Workers RequestStackTrims() wakes (monitor only); reserved up front.
+  std::vector<Worker*> trim_scratch_;
   // The worker holding `s`'s CPU if it is kRunning, else nullptr (monitor).
   Worker* RunningWorkerOn(const Server& s) const;
 
@@ -237,6 +242,8 @@ class Core {
   Worker* resumed_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   int resumed_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Worker*> idle_workers_ ABSL_GUARDED_BY(mu_);
+  // RequestStackTrims() has seen idle_workers_[0, trim_frontier_).
+  size_t trim_frontier_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Server*> idle_servers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   // Kernel backend: retired workers until their threads have exited.
@@ -256,9 +263,9 @@ class Core {
   // return to SCHED_OTHER: options_.batch_runtime_threads under a
   // SCHED_OTHER creator (set in Start(), then read-only).
   bool batch_runtime_threads_ = false;
-  // Worker stacks are trimmed (options_.idle_stack_trim_delay > 0), and how
-  // long a worker waits idle before it trims its own (0: never). Set in
-  // Start(), then read-only.
+  // Idle workers' stacks are trimmed (fallback backend, and
+  // options_.idle_stack_trim_delay > 0), once idle for idle_trim_ns_. Set
+  // in Start(), then read-only.
   bool trim_stacks_ = false;
   int64_t idle_trim_ns_ = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;

@@ -61,12 +61,13 @@ void FallbackBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
-bool FallbackBackend::WaitForDispatchFor(Worker& worker, int64_t timeout_ns) {
-  const int64_t deadline = MonotonicDeadline(timeout_ns);
+bool FallbackBackend::WaitForDispatchUnless(Worker& worker,
+                                            const std::atomic<bool>& stop) {
   while (worker.state.load(std::memory_order_acquire) !=
              WorkerState::kRunning &&
          !worker.exit.load(std::memory_order_acquire)) {
-    if (!worker.parker.ParkUntil(deadline)) return false;
+    if (stop.load(std::memory_order_acquire)) return false;
+    worker.parker.Park();
   }
   return true;
 }

@@ -27,7 +27,8 @@ class FallbackBackend final : public Backend {
   void LeaveCpu(Worker& self, Server& server, Worker* next) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;
-  bool WaitForDispatchFor(Worker& worker, int64_t timeout_ns) override;
+  bool WaitForDispatchUnless(Worker& worker,
+                             const std::atomic<bool>& stop) override;
   void ParkServer(Server& server) override;
   void UnparkServer(Server& server) override;
   void PublishIdleServer(Server& server) override;

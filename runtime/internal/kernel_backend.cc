@@ -301,9 +301,10 @@ void KernelBackend::WaitForDispatch(Worker& worker) {
   }
 }
 
-bool KernelBackend::WaitForDispatchFor(Worker& worker, int64_t) {
+bool KernelBackend::WaitForDispatchUnless(Worker& worker,
+                                          const std::atomic<bool>&) {
   // A kernel worker waits inside the kernel and comes back only once
-  // dispatched: it never times out here.
+  // dispatched: nothing else can end the wait.
   WaitForDispatch(worker);
   return true;
 }

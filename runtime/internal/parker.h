@@ -3,8 +3,6 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_PARKER_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_PARKER_H_
 
-#include <time.h>
-
 #include <atomic>
 #include <cstdint>
 
@@ -15,19 +13,10 @@ class Parker {
  public:
   // Consumes the token, sleeping until one is available.
   void Park();
-  // Park(), but gives up at `deadline_ns` (MonotonicNanos() time, INT64_MAX
-  // for never); true if it consumed the token.
-  bool ParkUntil(int64_t deadline_ns);
-  // ParkUntil() `timeout_ns` from now.
-  bool ParkFor(int64_t timeout_ns);
   // Makes a token available (idempotent) and wakes the parked thread.
   void Unpark();
 
  private:
-  // The one wait loop: sleeps until the token comes or the CLOCK_MONOTONIC
-  // time `deadline` passes (nullptr: never); true if it took the token.
-  bool Wait(const timespec* deadline);
-
   // 1: token available, 0: empty, -1: owner is (about to be) asleep.
   std::atomic<int32_t> state_{0};
 };

@@ -58,6 +58,13 @@ struct Worker {
   // or never will (core mutex).
   bool registered = false;
   int64_t idle_since_ns = 0;  // Core mutex.
+  // Pooled before: every later pooling follows a task (core mutex).
+  bool pooled_before = false;
+  // Ran a task since the monitor last asked it to trim (core mutex).
+  bool trim_due = false;
+  // Set by the monitor (under the core mutex) for an idle worker whose
+  // stack is to be trimmed; cleared by the worker, which then trims.
+  std::atomic<bool> trim_requested{false};
   // The thread's stack, looked up at the first trim; low == 0 if unknown,
   // or if trimming it failed once (both thread-private: only the worker's
   // own thread uses them).

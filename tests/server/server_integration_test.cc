@@ -137,7 +137,8 @@ TEST_P(ServerModeTest, CompressedRequestsAreDecompressed) {
   for (grpc_compression_algorithm algorithm :
        {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
     EchoRequest request;
-    request.set_payload(std::string(64 * 1024, 'z'));  // Worth compressing.
+    request.set_payload(
+        std::string(size_t{64} * 1024, 'z'));  // Worth compressing.
     EchoResponse response;
     grpc::ClientContext context;
     context.set_compression_algorithm(algorithm);
