@@ -60,9 +60,10 @@ class Backend {
   // Worker side: sleeps until dispatched (kRunning) or told to exit.
   // Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
-  // Worker side: WaitForDispatch(), or until `stop` is set and the worker
-  // unparked (then false). The kernel backend waits for the dispatch
-  // alone: its workers wait inside the kernel and come back dispatched.
+  // Worker side: WaitForDispatch(), but returns false once it sees `stop`
+  // set, and not dispatched (whoever sets `stop` unparks the worker). The
+  // kernel backend waits for the dispatch alone: its workers wait inside
+  // the kernel and come back dispatched.
   virtual bool WaitForDispatchUnless(Worker& worker,
                                      const std::atomic<bool>& stop) = 0;
 

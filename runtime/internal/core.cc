@@ -236,6 +236,9 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   }
   // Wake outside mu_: the syscall would lengthen the critical section.
   if (wake != nullptr) backend_->UnparkServer(*wake);
+  // A resting monitor saw no queued task under mu_ before this one was
+  // pushed, so this load sees its flag (mu_ orders the two).
+  if (mon_resting_.load(std::memory_order_relaxed)) WakeRestingMonitor();
   return TaskHandle(std::move(t));
 }
 
@@ -717,7 +720,10 @@ void Core::MarkRunning(Server& s, Worker& w) {
   w.dispatch_ns.store(MonotonicNanos(), std::memory_order_relaxed);
   w.dispatch_seq.fetch_add(1, std::memory_order_relaxed);
   s.current.store(&w, std::memory_order_release);
-  const int running = running_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // seq_cst, with the load below: paired with BeginRest(), so that either
+  // the monitor sees this worker running or this sees the monitor resting.
+  const int running = running_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  if (mon_resting_.load(std::memory_order_seq_cst)) WakeRestingMonitor();
   int seen = max_running_.load(std::memory_order_relaxed);
   while (running > seen && !max_running_.compare_exchange_weak(
                                seen, running, std::memory_order_relaxed)) {
@@ -1277,6 +1283,41 @@ void Core::KickMonitor() {
   mon_cv_.notify_one();
 }
 
+void Core::WakeRestingMonitor() {
+  // Only one of the racing callers kicks.
+  if (mon_resting_.exchange(false, std::memory_order_relaxed)) KickMonitor();
+}
+
+absl::Duration Core::BeginRest() {
+  // seq_cst, with the running_ load below: paired with MarkRunning().
+  mon_resting_.store(true, std::memory_order_seq_cst);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.load(std::memory_order_seq_cst) > 0 || tasks_head_ != nullptr ||
+      pending_spawns_ > 0 || starting_ > 0 || !retiring_.empty() ||
+      mon_lost_bound_ > 0) {
+    mon_resting_.store(false, std::memory_order_relaxed);
+    return absl::ZeroDuration();
+  }
+  // Idle workers wait for their trim, or for retirement above min_workers:
+  // wake up when the first of them is due.
+  // (The first worker above the frontier may turn out not to be due a
+  // trim, a new one: one wake-up too many.)
+  auto after = [](int64_t since, int64_t delay) {
+    return delay > INT64_MAX - since ? INT64_MAX : since + delay;
+  };
+  int64_t due = INT64_MAX;
+  if (trim_stacks_ && trim_frontier_ < idle_workers_.size()) {
+    due = after(idle_workers_[trim_frontier_]->idle_since_ns, idle_trim_ns_);
+  }
+  if (!idle_workers_.empty() &&
+      workers_.size() > static_cast<size_t>(options_.min_workers)) {
+    due = std::min(due, after(idle_workers_.front()->idle_since_ns,
+                              ToNanos(options_.worker_idle_timeout)));
+  }
+  if (due == INT64_MAX) return absl::InfiniteDuration();
+  return absl::Nanoseconds(due - MonotonicNanos());
+}
+
 void Core::MonitorLoop() {
   pthread_setname_np(pthread_self(), "umcg-monitor");
   if (batch_runtime_threads_) {
@@ -1294,15 +1335,33 @@ void Core::MonitorLoop() {
   tick = std::max(tick, absl::Microseconds(250));
   int64_t last_sweep = 0;
   int64_t last_retire = 0;
+  // Ticks in a row with no dispatch at all, and no worker running at
+  // their end. After enough of them the monitor rests (BeginRest())
+  // instead of polling every tick: an idle server makes no wake-ups, and
+  // the next dispatch or submission wakes the monitor. Traffic that keeps
+  // dispatching keeps the monitor polling, so the dispatch path kicks it
+  // at most once per idle spell of that length.
+  constexpr int kQuietTicksBeforeRest = 20;
+  int quiet_ticks = 0;
+  uint64_t seen_switches = 0;
   while (true) {
+    absl::Duration wait = tick;
+    if (quiet_ticks >= kQuietTicksBeforeRest) {
+      wait = std::max(tick, BeginRest());
+    }
     {
       std::unique_lock<std::mutex> lock(mon_mu_);
       if (!mon_stop_ && !mon_kick_) {
-        mon_cv_.wait_for(lock, absl::ToChronoNanoseconds(tick));
+        if (wait == absl::InfiniteDuration()) {
+          mon_cv_.wait(lock);
+        } else {
+          mon_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait));
+        }
       }
       if (mon_stop_) return;
       mon_kick_ = false;
     }
+    mon_resting_.store(false, std::memory_order_relaxed);
     SpawnPendingWorkers();
     if (backend_->cooperative()) {
       WatchRunningWorkers();
@@ -1321,6 +1380,12 @@ void Core::MonitorLoop() {
       last_retire = now;
       RetireIdleWorkers(/*all=*/false);
     }
+    const uint64_t switches = switches_.load(std::memory_order_relaxed);
+    quiet_ticks = switches == seen_switches &&
+                          running_.load(std::memory_order_relaxed) == 0
+                      ? quiet_ticks + 1
+                      : 0;
+    seen_switches = switches;
   }
 }
 
@@ -1555,6 +1620,8 @@ void Core::SweepQueuedTasks() {
 }
 
 void Core::RetireIdleWorkers(bool all) {
+  // The monitor's (or, with all, Shutdown()'s once the monitor stopped):
+  // RequestStackTrims() relies on no other thread freeing idle workers.
   // Reserved at start-up: no allocation under mu_, none per monitor tick.
   std::vector<std::unique_ptr<Worker>>& retired = retired_scratch_;
   retired.clear();

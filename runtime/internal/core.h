@@ -187,6 +187,13 @@ class Core {
   // Monitor thread.
   void MonitorLoop();
   void KickMonitor();
+  // Kicks the monitor if it rests (any thread; not from a signal handler).
+  void WakeRestingMonitor();
+  // Monitor: marks it resting and returns how long it may sleep: zero if
+  // something is to watch after all (a worker running, a task queued, a
+  // spawn pending), infinite if nothing is due, else until an idle
+  // worker's trim or retirement is.
+  absl::Duration BeginRest();
   // Creates workers while spawns are pending (the monitor, and during a
   // burst new workers too, before they register: see WorkerLoop()).
   void SpawnPendingWorkers();
@@ -279,6 +286,10 @@ class Core {
   std::thread monitor_;
   std::mutex mon_mu_;
   std::condition_variable mon_cv_;
+  // The monitor sleeps past its tick, until kicked or an idle worker's
+  // trim or retirement is due (BeginRest()); a dispatch or a submission
+  // that sees it set wakes it (WakeRestingMonitor()).
+  std::atomic<bool> mon_resting_{false};
   bool mon_stop_ ABSL_GUARDED_BY(mon_mu_) = false;
   bool mon_kick_ ABSL_GUARDED_BY(mon_mu_) = false;
 

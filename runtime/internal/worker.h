@@ -63,7 +63,8 @@ struct Worker {
   // Ran a task since the monitor last asked it to trim (core mutex).
   bool trim_due = false;
   // Set by the monitor (under the core mutex) for an idle worker whose
-  // stack is to be trimmed; cleared by the worker, which then trims.
+  // stack is to be trimmed; cleared by the worker, which then trims, or
+  // finds itself dispatched first and does not.
   std::atomic<bool> trim_requested{false};
   // The thread's stack, looked up at the first trim; low == 0 if unknown,
   // or if trimming it failed once (both thread-private: only the worker's

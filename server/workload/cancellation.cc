@@ -35,8 +35,10 @@ bool Cancellation::SleepUntil(absl::Time deadline) {
   while (!cancelled_.load(std::memory_order_relaxed)) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return true;
-    // Relative, so on the monotonic clock; a day at most per wait, so an
-    // infinite deadline converts without overflow.
+    // Relative, so on the monotonic clock: a wall-clock step during a
+    // wait is seen when that wait ends (it lasts the time left when it
+    // began), not at once. A day at most per wait, so an infinite
+    // deadline converts safely.
     woken_.wait_for(lock,
                     absl::ToChronoNanoseconds(std::min(left, absl::Hours(24))));
   }

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +131,74 @@ TEST(MonitorTest, CatchesUninstrumentedBlocking) {
   } else {
     EXPECT_GE(s->metrics().detected_blocks, 1u);
   }
+  close(fds[0]);
+  close(fds[1]);
+}
+
+// Context switches so far of this process's threads named `name`: how
+// often they went to sleep or were preempted.
+int64_t SwitchesOfThreadsNamed(const std::string& name) {
+  int64_t switches = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.find("ctxt_switches:") == std::string::npos) continue;
+      switches += std::stoll(line.substr(line.find(':') + 1));
+    }
+  }
+  return switches;
+}
+
+// With nothing to run and nothing due (no stack to trim, no worker to
+// retire above min_workers), the monitor sleeps until something happens
+// rather than polling: polling every tick would be about a thousand
+// wake-ups in the half second measured.
+TEST(MonitorTest, AnIdleSchedulersMonitorSleeps) {
+  Options o = TestOptions(1);
+  o.min_workers = 1;
+  o.max_workers = 1;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  auto t = s->Submit([] {});
+  ASSERT_TRUE(t.ok() && t->Wait().ok());
+  // Past the quiet ticks before a rest, and the worker's stack trim.
+  absl::SleepFor(absl::Milliseconds(300));
+  const int64_t before = SwitchesOfThreadsNamed("umcg-monitor");
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_LT(SwitchesOfThreadsNamed("umcg-monitor") - before, 20);
+}
+
+// As CatchesUninstrumentedBlocking, but with the monitor resting first,
+// and no worker to create (which would wake it): the dispatch of A must
+// wake it, or nothing ever gives A's CPU to B.
+TEST(MonitorTest, ARestingMonitorStillCatchesUninstrumentedBlocking) {
+  Options o = TestOptions(1);
+  o.block_threshold = absl::Milliseconds(2);
+  o.time_slice = absl::ZeroDuration();
+  o.min_workers = 2;
+  o.max_workers = 2;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  auto warm = s->Submit([] {});
+  ASSERT_TRUE(warm.ok() && warm->Wait().ok());
+  absl::SleepFor(absl::Milliseconds(300));  // The monitor rests by now.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  char got = 0;
+  auto a = s->Submit([&] {
+    ASSERT_EQ(read(fds[0], &got, 1), 1);  // Uninstrumented.
+  });
+  auto b = s->Submit([&] { ASSERT_EQ(write(fds[1], "x", 1), 1); });
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(b->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_TRUE(a->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_EQ(got, 'x');
   close(fds[0]);
   close(fds[1]);
 }

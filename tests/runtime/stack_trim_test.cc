@@ -124,6 +124,35 @@ TEST(StackTrimTest, AWorkerIdleLongerThanTheDelayGivesItsDeepPagesBack) {
   EXPECT_EQ(out.stack_trims, 1u);
 }
 
+// Trimming is asked for once per idle period: a worker reused after a
+// trim, and left idle again, trims again (here the same one worker).
+TEST(StackTrimTest, AWorkerTrimsAgainAfterItsNextTask) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "kernel-backend workers do not trim when idle";
+  }
+  Options o = TestOptions(1);
+  o.min_workers = 1;
+  o.max_workers = 1;
+  o.idle_stack_trim_delay = absl::Milliseconds(1);
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  for (uint64_t round = 1; round <= 2; ++round) {
+    DeepRange range;
+    auto h = s->Submit([&range] { GoDeep(&range); });
+    ASSERT_TRUE(h.ok() && h->Wait().ok());
+    if (range.high <= range.low) {
+      GTEST_SKIP() << "stack buffers are not on the stack here";
+    }
+    const absl::Time until = absl::Now() + kEventually;
+    while (s->metrics().stack_trims < round && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    EXPECT_EQ(s->metrics().stack_trims, round);
+    EXPECT_EQ(ResidentPages(range), 0) << "round " << round;
+  }
+  EXPECT_TRUE(s->Shutdown(ShutdownMode::kDrain).ok());
+}
+
 // The same task, trimming off: the pages stay resident (this is what makes
 // the test above able to fail; on the kernel backend, which trims no idle
 // worker, it only shows that nothing else releases them).
