@@ -1,6 +1,7 @@
 // The fallback monitor: uninstrumented blocking is detected and the CPU
 // handed to another worker; CPU hogs are preempted at the time slice. And
-// the scheduling policies of the monitor, the servers and the workers.
+// the scheduling policies of the monitor, the servers and the workers; and
+// the monitor rests when there is nothing to watch.
 #include <sched.h>
 #include <unistd.h>
 
@@ -8,8 +9,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -155,6 +158,18 @@ int64_t SwitchesOfThreadsNamed(const std::string& name) {
   return switches;
 }
 
+// A scheduler that ran one task and has been idle since, long enough for
+// its monitor to rest (past the quiet ticks and the worker's stack trim);
+// nullptr if it could not start.
+std::unique_ptr<Scheduler> RestedScheduler(Options o) {
+  auto s = MakeScheduler(std::move(o));
+  if (s == nullptr) return nullptr;
+  auto t = s->Submit([] {});
+  if (!t.ok() || !t->Wait().ok()) return nullptr;
+  absl::SleepFor(absl::Milliseconds(300));
+  return s;
+}
+
 // With nothing to run and nothing due (no stack to trim, no worker to
 // retire above min_workers), the monitor sleeps until something happens
 // rather than polling: polling every tick would be about a thousand
@@ -163,12 +178,8 @@ TEST(MonitorTest, AnIdleSchedulersMonitorSleeps) {
   Options o = TestOptions(1);
   o.min_workers = 1;
   o.max_workers = 1;
-  auto s = MakeScheduler(o);
+  auto s = RestedScheduler(o);
   ASSERT_NE(s, nullptr);
-  auto t = s->Submit([] {});
-  ASSERT_TRUE(t.ok() && t->Wait().ok());
-  // Past the quiet ticks before a rest, and the worker's stack trim.
-  absl::SleepFor(absl::Milliseconds(300));
   const int64_t before = SwitchesOfThreadsNamed("umcg-monitor");
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_LT(SwitchesOfThreadsNamed("umcg-monitor") - before, 20);
@@ -183,11 +194,8 @@ TEST(MonitorTest, ARestingMonitorStillCatchesUninstrumentedBlocking) {
   o.time_slice = absl::ZeroDuration();
   o.min_workers = 2;
   o.max_workers = 2;
-  auto s = MakeScheduler(o);
+  auto s = RestedScheduler(o);
   ASSERT_NE(s, nullptr);
-  auto warm = s->Submit([] {});
-  ASSERT_TRUE(warm.ok() && warm->Wait().ok());
-  absl::SleepFor(absl::Milliseconds(300));  // The monitor rests by now.
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   char got = 0;
