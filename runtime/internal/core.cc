@@ -322,8 +322,6 @@ void Core::PushIdleLocked(Worker& w, bool wake_server) {
   w.in_idle = true;
   w.state.store(WorkerState::kIdle, std::memory_order_release);
   w.idle_since_ns = MonotonicNanos();
-  w.trim_due = w.pooled_before;
-  w.pooled_before = true;
   idle_workers_.push_back(&w);
   if (tasks_head_ == nullptr) spawn_batch_ = 0;  // No burst (any more).
   if (wake_server && tasks_head_ != nullptr) WakeIdleServerLocked();
@@ -895,8 +893,11 @@ void Core::WorkerLoop(Worker& w) {
   // deepest call reaches is one more resident page per blocked worker.
   if (!SetUpWorker(w)) return;
   while (true) {
-    if (trim_stacks_) AwaitDispatchOrTrim(w);
-    AwaitDispatch(w);
+    if (trim_stacks_) {
+      AwaitDispatchOrTrim(w);
+    } else {
+      AwaitDispatch(w);
+    }
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
   }
@@ -996,6 +997,8 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status ThrownStatus(const char* what) {
 }  // namespace
 
 void Core::RunTask(Worker& w) {
+  // Before this task can pool the worker (RequestStackTrims() reads it).
+  w.ran_task = true;
   TaskState* t = w.task.get();
   // Cancelled or expired while queued: fail it here rather than on the
   // server, so user destructors and frees never run on a server.
@@ -1073,6 +1076,7 @@ void Core::AwaitDispatchOrTrim(Worker& w) {
   // A request only comes while the worker is idle, so any request was
   // made before this dispatch: it is void.
   w.trim_requested.store(false, std::memory_order_relaxed);
+  AcknowledgeDispatch(w);
 }
 
 void Core::RequestStackTrims() {
@@ -1083,13 +1087,14 @@ void Core::RequestStackTrims() {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t cutoff = MonotonicNanos() - idle_trim_ns_;
     // The stack is in idle_since_ns order, oldest at the bottom; below the
-    // frontier every worker was seen already.
+    // frontier every worker was seen already, so each is asked at most once
+    // per idle period (a worker leaves the stack only to run a task, or to
+    // retire). A new worker has nothing to give back.
     while (trim_frontier_ < idle_workers_.size()) {
       Worker* w = idle_workers_[trim_frontier_];
       if (w->idle_since_ns > cutoff) break;
       ++trim_frontier_;
-      if (!w->trim_due) continue;
-      w->trim_due = false;
+      if (!w->ran_task) continue;
       w->trim_requested.store(true, std::memory_order_release);
       due.push_back(w);
     }
@@ -1300,8 +1305,8 @@ absl::Duration Core::BeginRest() {
   }
   // Idle workers wait for their trim, or for retirement above min_workers:
   // wake up when the first of them is due.
-  // (The first worker above the frontier may turn out not to be due a
-  // trim, a new one: one wake-up too many.)
+  // (The first worker above the frontier may turn out to be a new one,
+  // with nothing to trim: one wake-up too many.)
   auto after = [](int64_t since, int64_t delay) {
     return delay > INT64_MAX - since ? INT64_MAX : since + delay;
   };

@@ -104,8 +104,9 @@ class Core {
   void RunTask(Worker& w);
   // Records where the calling worker's stack lies (w.stack).
   void FindStack(Worker& w);
-  // Worker side, at the top of its loop: waits for a dispatch, trimming
-  // its stack each time the monitor asks (RequestStackTrims()).
+  // Worker side, at the top of its loop when stacks are trimmed:
+  // AwaitDispatch(), trimming the stack each time the monitor asks
+  // (RequestStackTrims()).
   void AwaitDispatchOrTrim(Worker& w);
   // Monitor: asks each worker idle for options_.idle_stack_trim_delay
   // since a task to trim its stack.

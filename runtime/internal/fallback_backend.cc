@@ -9,7 +9,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/internal/clock.h"
 #include "runtime/internal/signals.h"
 
 namespace umcg_rpc::runtime::internal {

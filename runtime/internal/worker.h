@@ -58,10 +58,9 @@ struct Worker {
   // or never will (core mutex).
   bool registered = false;
   int64_t idle_since_ns = 0;  // Core mutex.
-  // Pooled before: every later pooling follows a task (core mutex).
-  bool pooled_before = false;
-  // Ran a task since the monitor last asked it to trim (core mutex).
-  bool trim_due = false;
+  // Has run a task: written by the worker's thread before the task pools
+  // it, read under the core mutex while it is idle.
+  bool ran_task = false;
   // Set by the monitor (under the core mutex) for an idle worker whose
   // stack is to be trimmed; cleared by the worker, which then trims, or
   // finds itself dispatched first and does not.
