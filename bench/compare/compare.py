@@ -347,11 +347,27 @@ class Harness:
             server.stop()
         return report.get("okRps", 0.0)
 
+    def saturations(self, workload):
+        """Each mode's saturation, the median of --saturation-repeats
+        closed-loop runs, interleaved (the order reversed every other round)
+        so that a drift in the host's speed touches every mode alike. The
+        rounds' own figures go to results["saturation_runs"]."""
+        runs = {m.name: [] for m in self.modes}
+        for rep in range(self.opts.saturation_repeats):
+            order = self.modes if rep % 2 == 0 else list(reversed(self.modes))
+            for m in order:
+                runs[m.name].append(self.saturation(m, workload))
+                log("  saturation %-14s %8.0f rps (round %d of %d)"
+                    % (m.name, runs[m.name][-1], rep + 1, self.opts.saturation_repeats))
+        self.results.setdefault("saturation_runs", {})[workload] = runs
+        return {name: median(xs) for name, xs in runs.items()}
+
     def run(self):
         results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                    "host": os.uname().nodename, "kernel": os.uname().release,
                    "cpus": os.cpu_count(), "options": vars(self.opts),
-                   "saturation": {}, "runs": [], "failures": []}
+                   "saturation": {}, "saturation_runs": {}, "runs": [],
+                   "failures": []}
         self.results = results
         # The downstream service stands for another machine: it runs on the
         # client's CPUs, not the server's.
@@ -367,10 +383,7 @@ class Harness:
                 if w == "W5":
                     results["runs"] += self.fan_in()
                     continue
-                sat = {}
-                for m in self.modes:
-                    sat[m.name] = self.saturation(m, w)
-                    log("  saturation %-14s %8.0f rps" % (m.name, sat[m.name]))
+                sat = self.saturations(w)
                 results["saturation"][w] = sat
                 # Issue 5's reference rates: epoll's saturation for W1, W3
                 # and W4, umcg's (its best backend) for W2.
@@ -510,6 +523,40 @@ def median(xs):
     return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
+def saturation_lines(results, w):
+    """The table's saturation paragraph for workload `w`: each mode's median
+    and rounds, and each umcg mode's ratio to the reference baseline (the
+    better of epoll and threadpool for W2, epoll otherwise), of the medians
+    and round by round."""
+    sat = results["saturation"][w]
+    rounds = results.get("saturation_runs", {}).get(w, {})
+    n = max((len(xs) for xs in rounds.values()), default=1)
+
+    def mode_text(name):
+        xs = rounds.get(name, [])
+        return "%s %.0f rps%s" % (name, sat[name], " (%s)" % ", ".join(
+            "%.0f" % x for x in xs) if len(xs) > 1 else "")
+
+    lines = ["Saturation (closed loop, 64 callers%s): %s." % (
+        ", median of %d interleaved rounds" % n if n > 1 else "",
+        ", ".join(mode_text(name) for name in sat)), ""]
+    baselines = [b for b in (["epoll", "threadpool"] if w == "W2" else ["epoll"])
+                 if sat.get(b)]
+    if not baselines:
+        return lines
+    ref = max(baselines, key=lambda b: sat[b])
+    for name in sat:
+        if not name.startswith("umcg-"):
+            continue
+        text = "%s / %s: %.2fx of the medians" % (name, ref, sat[name] / sat[ref])
+        pairs = list(zip(rounds.get(name, []), rounds.get(ref, [])))
+        if len(pairs) > 1:
+            text += "; round by round %s" % ", ".join(
+                "%.2fx" % (a / b) if b else "-" for a, b in pairs)
+        lines += [text + ".", ""]
+    return lines
+
+
 def write_table(results, path):
     lines = ["# Mode comparison", "",
              "Run %s on %s (%d CPUs, kernel %s). Command: `%s`." % (
@@ -532,8 +579,7 @@ def write_table(results, path):
             continue
         lines += ["## %s: %s" % (w, desc), ""]
         if w in results["saturation"]:
-            lines += ["Saturation (closed loop, 64 callers): " + ", ".join(
-                "%s %.0f rps" % kv for kv in results["saturation"][w].items()), ""]
+            lines += saturation_lines(results, w)
         if w == "W5":
             lines += ["| mode | wall (ms) | client sending (ms) | OK of 10000 | p50 (ms) | max (ms) | peak threads | server CPU (s) | peak RSS (MiB) |",
                       "|---|---|---|---|---|---|---|---|---|"]
@@ -644,6 +690,10 @@ def main():
                    help="offered loads as fractions of the reference saturation rate "
                         "(epoll's for W1, W3 and W4; umcg's for W2)")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--saturation-repeats", type=int, default=None, metavar="N",
+                   help="closed-loop saturation runs per mode and workload, "
+                        "interleaved; the median is the mode's saturation "
+                        "(default 3; 1 with --quick)")
     p.add_argument("--duration", default="10s", help="measured time per run")
     p.add_argument("--warmup", default="1s")
     p.add_argument("--connections", type=int, default=4)
@@ -675,6 +725,10 @@ def main():
     if unknown:
         sys.exit("compare: --probe-workloads: no probe runs for %s (W1-W3 only)"
                  % ",".join(sorted(unknown)))
+    if opts.saturation_repeats is None:
+        opts.saturation_repeats = 1 if opts.quick else 3
+    if opts.repeats < 1 or opts.saturation_repeats < 1:
+        sys.exit("compare: --repeats and --saturation-repeats: at least 1")
     if opts.fan_in_deadline < 2:
         sys.exit("compare: --fan-in-deadline: at least 2 seconds (each call sleeps 1 s)")
     if opts.quick:
