@@ -998,7 +998,8 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status ThrownStatus(const char* what) {
 
 void Core::RunTask(Worker& w) {
   // Before this task can pool the worker (RequestStackTrims() reads it).
-  w.ran_task = true;
+  w.ran_task.store(true, std::memory_order_relaxed);
+  const int64_t started_ns = trim_stacks_ ? MonotonicNanos() : 0;
   TaskState* t = w.task.get();
   // Cancelled or expired while queued: fail it here rather than on the
   // server, so user destructors and frees never run on a server.
@@ -1028,6 +1029,11 @@ void Core::RunTask(Worker& w) {
     FailTask(w.task, std::move(wanted));
   }
   NoPreemptScope no_preempt(&w);
+  // A task this long (W5's one-second sleeps) most likely leaves its
+  // worker cold: trim once off the CPU (AwaitDispatchOrTrim()) instead of
+  // being woken for it later, a wake-up per worker after a burst.
+  w.trim_on_idle =
+      trim_stacks_ && MonotonicNanos() - started_ns >= idle_trim_ns_;
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
   // is released (never allocate or free under mu_).
   std::shared_ptr<TaskState> finished;
@@ -1064,6 +1070,11 @@ ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
 }
 
 void Core::AwaitDispatchOrTrim(Worker& w) {
+  if (w.trim_on_idle) {
+    w.trim_on_idle = false;
+    TrimStack(w);
+    w.ran_task.store(false, std::memory_order_relaxed);  // Nothing to ask.
+  }
   // Dispatched (the idle pool is a stack: the worker that finished last
   // runs the next task), or told to exit: keep the pages. Always so on the
   // kernel backend, whose workers wait in the kernel.
@@ -1094,7 +1105,7 @@ void Core::RequestStackTrims() {
       Worker* w = idle_workers_[trim_frontier_];
       if (w->idle_since_ns > cutoff) break;
       ++trim_frontier_;
-      if (!w->ran_task) continue;
+      if (!w->ran_task.load(std::memory_order_relaxed)) continue;
       w->trim_requested.store(true, std::memory_order_release);
       due.push_back(w);
     }

@@ -58,9 +58,13 @@ struct Worker {
   // or never will (core mutex).
   bool registered = false;
   int64_t idle_since_ns = 0;  // Core mutex.
-  // Has run a task: written by the worker's thread before the task pools
-  // it, read under the core mutex while it is idle.
-  bool ran_task = false;
+  // Has run a task since its stack was last trimmed: set by the worker's
+  // thread before the task pools it, cleared by it after a trim; read by
+  // the monitor, under the core mutex, while the worker is idle.
+  std::atomic<bool> ran_task{false};
+  // The task just run lasted idle_stack_trim_delay or longer: the worker
+  // trims as it goes idle, unasked (thread-private).
+  bool trim_on_idle = false;
   // Set by the monitor (under the core mutex) for an idle worker whose
   // stack is to be trimmed; cleared by the worker, which then trims, or
   // finds itself dispatched first and does not.

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "runtime/blocking.h"
 #include "runtime/internal/thread_stack.h"
 #include "runtime/scheduler.h"
 #include "tests/runtime/test_util.h"
@@ -150,6 +151,43 @@ TEST(StackTrimTest, AWorkerTrimsAgainAfterItsNextTask) {
     EXPECT_EQ(s->metrics().stack_trims, round);
     EXPECT_EQ(ResidentPages(range), 0) << "round " << round;
   }
+  EXPECT_TRUE(s->Shutdown(ShutdownMode::kDrain).ok());
+}
+
+// A task that lasted the whole delay (a long sleep, say) most likely
+// leaves its worker cold: the worker trims as it goes idle, without
+// waiting out the delay to be asked.
+TEST(StackTrimTest, AWorkerTrimsAsItGoesIdleAfterATaskLongerThanTheDelay) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "kernel-backend workers do not trim when idle";
+  }
+  constexpr absl::Duration kDelay = absl::Milliseconds(200);
+  Options o = TestOptions(1);
+  o.min_workers = 1;
+  o.max_workers = 1;
+  o.idle_stack_trim_delay = kDelay;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  DeepRange range;
+  const absl::Duration task_length = kDelay + absl::Milliseconds(50);
+  auto h = s->Submit([&range, task_length] {
+    GoDeep(&range);
+    EXPECT_TRUE(Sleep(task_length).ok());
+  });
+  ASSERT_TRUE(h.ok() && h->Wait().ok());
+  const absl::Time idle_since = absl::Now();
+  if (range.high <= range.low) {
+    GTEST_SKIP() << "stack buffers are not on the stack here";
+  }
+  // Well within the delay: only a trim made unasked can have come.
+  while (s->metrics().stack_trims == 0 &&
+         absl::Now() < idle_since + kDelay / 2) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const bool idle_less_than_delay = absl::Now() - idle_since < kDelay;
+  EXPECT_EQ(s->metrics().stack_trims, 1u);
+  EXPECT_EQ(ResidentPages(range), 0);
+  EXPECT_TRUE(idle_less_than_delay);
   EXPECT_TRUE(s->Shutdown(ShutdownMode::kDrain).ok());
 }
 
