@@ -1031,14 +1031,14 @@ void Core::RunTask(Worker& w) {
     NoPreemptScope no_preempt(&w);
     FailTask(w.task, std::move(wanted));
   }
-  NoPreemptScope no_preempt(&w);
   // A task this long (W5's one-second sleeps) most likely leaves its
   // worker cold. On the fallback, trim once off the CPU
   // (AwaitDispatchOrTrim()) instead of being woken for it later, a
   // wake-up per worker after a burst; on the kernel backend, whose idle
   // workers wait inside the kernel where nothing can wake them to trim,
   // here, still on the CPU (a few microseconds after a task of at least
-  // idle_trim_ns_).
+  // idle_trim_ns_), and before the no-preemption section below, so that
+  // a block in madvise() is reported and hands the CPU on.
   if (trim_after_long_tasks_ &&
       MonotonicNanos() - started_ns >= idle_trim_ns_) {
     if (backend_->cooperative()) {
@@ -1047,6 +1047,7 @@ void Core::RunTask(Worker& w) {
       TrimStack(w);
     }
   }
+  NoPreemptScope no_preempt(&w);
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
   // is released (never allocate or free under mu_).
   std::shared_ptr<TaskState> finished;
