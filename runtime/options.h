@@ -49,10 +49,9 @@ struct Options {
   // stack's pages below its idle frame back to the kernel (madvise), if
   // any are resident, when the monitor next looks (each tick): what a deep
   // call (a gRPC write) made resident otherwise stays so until the worker
-  // retires. A worker reused sooner keeps them. Either backend: a worker
-  // whose task lasted this long trims as it goes idle (kernel-backend
-  // workers wait for work inside the kernel, and trim only so). Zero or
-  // less disables.
+  // retires. A worker reused sooner keeps them, and one whose task lasted
+  // this long trims as it goes idle. Kernel-backend workers wait for work
+  // inside the kernel and never trim. Zero or less disables.
   absl::Duration idle_stack_trim_delay = absl::Milliseconds(20);
   // Idle workers above min_workers are retired after this long.
   absl::Duration worker_idle_timeout = absl::Seconds(5);

@@ -158,12 +158,9 @@ absl::Status Core::Start() {
                    backend_reason_, ")"));
   // Only the fallback's workers can be woken to trim (kernel-backend
   // workers wait inside the kernel).
-  trim_after_long_tasks_ =
-      options_.idle_stack_trim_delay > absl::ZeroDuration();
-  trim_stacks_ = trim_after_long_tasks_ && backend_->cooperative();
-  if (trim_after_long_tasks_) {
-    idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
-  }
+  trim_stacks_ = options_.idle_stack_trim_delay > absl::ZeroDuration() &&
+                 backend_->cooperative();
+  if (trim_stacks_) idle_trim_ns_ = ToNanos(options_.idle_stack_trim_delay);
 
   const std::vector<int> cpus = AllowedCpus();
   const int n =
@@ -1002,7 +999,7 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status ThrownStatus(const char* what) {
 void Core::RunTask(Worker& w) {
   // Before this task can pool the worker (RequestStackTrims() reads it).
   w.ran_task.store(true, std::memory_order_relaxed);
-  const int64_t started_ns = trim_after_long_tasks_ ? MonotonicNanos() : 0;
+  const int64_t started_ns = trim_stacks_ ? MonotonicNanos() : 0;
   TaskState* t = w.task.get();
   // Cancelled or expired while queued: fail it here rather than on the
   // server, so user destructors and frees never run on a server.
@@ -1017,6 +1014,14 @@ void Core::RunTask(Worker& w) {
     } catch (...) {
       status = absl::InternalError("task threw a non-std::exception value");
     }
+    // A task this long (W5's one-second sleeps) most likely leaves its
+    // worker cold: trim once off the CPU (AwaitDispatchOrTrim()) instead
+    // of being woken for it later, a wake-up per worker after a burst.
+    // Fallback only: kernel-backend workers do not trim (trimming here,
+    // on the CPU, made a kernel-backend server hang at shutdown in the
+    // guest, 2 runs of 8; docs/runtime.md, "Worker stacks").
+    w.trim_on_idle =
+        trim_stacks_ && MonotonicNanos() - started_ns >= idle_trim_ns_;
     NoPreemptScope no_preempt(&w);
     t->fn = nullptr;  // Destroy the captures on the worker.
     SetCurrentTask(nullptr);
@@ -1030,22 +1035,6 @@ void Core::RunTask(Worker& w) {
   } else {
     NoPreemptScope no_preempt(&w);
     FailTask(w.task, std::move(wanted));
-  }
-  // A task this long (W5's one-second sleeps) most likely leaves its
-  // worker cold. On the fallback, trim once off the CPU
-  // (AwaitDispatchOrTrim()) instead of being woken for it later, a
-  // wake-up per worker after a burst; on the kernel backend, whose idle
-  // workers wait inside the kernel where nothing can wake them to trim,
-  // here, still on the CPU (a few microseconds after a task of at least
-  // idle_trim_ns_), and before the no-preemption section below, so that
-  // a block in madvise() is reported and hands the CPU on.
-  if (trim_after_long_tasks_ &&
-      MonotonicNanos() - started_ns >= idle_trim_ns_) {
-    if (backend_->cooperative()) {
-      w.trim_on_idle = true;
-    } else {
-      TrimStack(w);
-    }
   }
   NoPreemptScope no_preempt(&w);
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_

@@ -272,11 +272,10 @@ class Core {
   // SCHED_OTHER creator (set in Start(), then read-only).
   bool batch_runtime_threads_ = false;
   // Idle workers' stacks are trimmed (fallback backend, and
-  // options_.idle_stack_trim_delay > 0), once idle for idle_trim_ns_; on
-  // either backend (delay > 0), a worker trims after a task that lasted
-  // idle_trim_ns_. Set in Start(), then read-only.
+  // options_.idle_stack_trim_delay > 0), once idle for idle_trim_ns_, or
+  // as they go idle after a task that lasted that long. Set in Start(),
+  // then read-only.
   bool trim_stacks_ = false;
-  bool trim_after_long_tasks_ = false;
   int64_t idle_trim_ns_ = 0;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
