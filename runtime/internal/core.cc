@@ -999,7 +999,9 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status ThrownStatus(const char* what) {
 void Core::RunTask(Worker& w) {
   // Before this task can pool the worker (RequestStackTrims() reads it).
   w.ran_task.store(true, std::memory_order_relaxed);
-  const int64_t started_ns = trim_stacks_ ? MonotonicNanos() : 0;
+  // Every task starts with the dispatch that gave it this worker
+  // (MarkRunning()): that is its start, without another clock read.
+  const int64_t started_ns = w.dispatch_ns.load(std::memory_order_relaxed);
   TaskState* t = w.task.get();
   // Cancelled or expired while queued: fail it here rather than on the
   // server, so user destructors and frees never run on a server.
@@ -1017,9 +1019,7 @@ void Core::RunTask(Worker& w) {
     // A task this long (W5's one-second sleeps) most likely leaves its
     // worker cold: trim once off the CPU (AwaitDispatchOrTrim()) instead
     // of being woken for it later, a wake-up per worker after a burst.
-    // Fallback only: kernel-backend workers do not trim (trimming here,
-    // on the CPU, made a kernel-backend server hang at shutdown in the
-    // guest, 2 runs of 8; docs/runtime.md, "Worker stacks").
+    // Fallback only, as all trimming (trim_stacks_).
     w.trim_on_idle =
         trim_stacks_ && MonotonicNanos() - started_ns >= idle_trim_ns_;
     NoPreemptScope no_preempt(&w);
