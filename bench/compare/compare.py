@@ -359,7 +359,7 @@ class Harness:
                 runs[m.name].append(self.saturation(m, workload))
                 log("  saturation %-14s %8.0f rps (round %d of %d)"
                     % (m.name, runs[m.name][-1], rep + 1, self.opts.saturation_repeats))
-        self.results.setdefault("saturation_runs", {})[workload] = runs
+        self.results["saturation_runs"][workload] = runs
         return {name: median(xs) for name, xs in runs.items()}
 
     def run(self):
