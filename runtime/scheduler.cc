@@ -28,6 +28,8 @@ absl::Status Scheduler::Shutdown(ShutdownMode mode) {
 
 MetricsSnapshot Scheduler::metrics() const { return core_->metrics(); }
 
+std::string Scheduler::DebugState() const { return core_->DebugState(); }
+
 BackendKind Scheduler::backend() const { return core_->backend_kind(); }
 
 const std::string& Scheduler::backend_reason() const {

@@ -46,6 +46,13 @@ class Scheduler {
   // Counters and gauges, safe to call at any time from any thread.
   MetricsSnapshot metrics() const;
 
+  // A multi-line, human-readable description of the run queues, each
+  // server and every worker not idle, for diagnosing a runtime that has
+  // stopped making progress. Racy by nature (a snapshot under the
+  // scheduler's lock where it can be had within 200 ms, and says so where
+  // it cannot); for people, not for decisions.
+  std::string DebugState() const;
+
   // The backend in use (never kAuto).
   BackendKind backend() const;
 

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "runtime/futex_hash.h"
@@ -29,6 +31,9 @@
 namespace umcg_rpc {
 namespace {
 
+// How often a stop that has not finished logs the state (LogState()).
+constexpr absl::Duration kStopReportInterval = absl::Seconds(10);
+
 int UsableCpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
@@ -41,9 +46,28 @@ std::string TempDir() {
   return dir != nullptr && *dir != '\0' ? dir : "/tmp";
 }
 
-// Waits for SIGTERM or SIGINT (blocked in every thread) up to `deadline`;
-// returns the signal, or 0 when the deadline passed.
-int WaitForStopSignal(const sigset_t& signals, absl::Time deadline) {
+// Logs what the server and, in umcg mode, the runtime are doing: one line
+// per line of Scheduler::DebugState(). On SIGUSR1, and while a stop takes
+// long (a stuck server is then described in its own log).
+void LogState(const AsyncServer& server, const runtime::Scheduler* scheduler,
+              absl::string_view why) {
+  const AsyncServerStats stats = server.stats();
+  Log(LogLevel::kInfo, "state",
+      {{"why", why},
+       {"inflight", stats.inflight},
+       {"succeeded", stats.succeeded},
+       {"failed", stats.failed},
+       {"rejected", stats.rejected}});
+  if (scheduler == nullptr) return;
+  for (absl::string_view line :
+       absl::StrSplit(scheduler->DebugState(), '\n', absl::SkipEmpty())) {
+    Log(LogLevel::kInfo, "runtime state", {{"line", line}});
+  }
+}
+
+// Waits for SIGTERM, SIGINT or SIGUSR1 (blocked in every thread) up to
+// `deadline`; returns the signal, or 0 when the deadline passed.
+int WaitForSignal(const sigset_t& signals, absl::Time deadline) {
   for (;;) {
     int sig;
     if (deadline == absl::InfiniteFuture()) {
@@ -102,13 +126,15 @@ void SizeFutexHash(int threads) {
 }  // namespace
 
 absl::Status RunServer(const ServerOptions& options) {
-  // Block the stop signals before any thread exists, so every thread
-  // inherits the mask and only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the stop signals and SIGUSR1 (log the state) before any thread
+  // exists, so every thread inherits the mask and only sigwait() below
+  // sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   absl::StatusOr<std::unique_ptr<workload::DataFile>> data_file =
@@ -195,7 +221,10 @@ absl::Status RunServer(const ServerOptions& options) {
        {"downstream", options.downstream.empty() ? "none" : options.downstream},
        {"pid", static_cast<int64_t>(getpid())}});
 
-  const int sig = WaitForStopSignal(stop_signals, absl::InfiniteFuture());
+  int sig = 0;
+  while ((sig = WaitForSignal(signals, absl::InfiniteFuture())) == SIGUSR1) {
+    LogState(**server, scheduler.get(), "SIGUSR1");
+  }
   const absl::Time stop_start = absl::Now();
   (*server)->MarkNotServing();
   Log(LogLevel::kInfo, "stopping",
@@ -212,8 +241,16 @@ absl::Status RunServer(const ServerOptions& options) {
     drained.Notify();
   });
   bool impatient = false;
+  absl::Time next_report = stop_start + kStopReportInterval;
   while (!drained.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
-    if (!impatient && WaitForStopSignal(stop_signals, absl::Now()) != 0) {
+    const int more = WaitForSignal(signals, absl::Now());
+    if (more == SIGUSR1) {
+      LogState(**server, scheduler.get(), "SIGUSR1");
+    } else if (absl::Now() >= next_report) {
+      next_report += kStopReportInterval;
+      LogState(**server, scheduler.get(), "still stopping");
+    }
+    if (!impatient && more != 0 && more != SIGUSR1) {
       impatient = true;
       Log(LogLevel::kWarning, "second stop signal: cancelling in-flight RPCs");
       (*server)->CancelAll(

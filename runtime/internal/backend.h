@@ -3,6 +3,8 @@
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_BACKEND_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_BACKEND_H_
 
+#include <cstddef>
+
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "runtime/internal/server.h"
@@ -94,6 +96,15 @@ class Backend {
   // there is not reported and preemption waits.
   virtual void EnterCritical(Worker& worker) = 0;
   virtual void ExitCritical(Worker& worker) = 0;
+
+  // Diagnostics for stall reports (Scheduler::DebugState()): a short
+  // phrase from racy reads, never used for decisions, written into `buf`
+  // (NUL-terminated, truncated to `size`) without allocating, since the
+  // core calls these under its mutex. The backend as a whole (e.g. the
+  // kernel's idle list), then one server or worker.
+  virtual void Describe(char* buf, size_t size) = 0;
+  virtual void Describe(Server& server, char* buf, size_t size) = 0;
+  virtual void Describe(Worker& worker, char* buf, size_t size) = 0;
 };
 
 }  // namespace umcg_rpc::runtime::internal

@@ -42,6 +42,9 @@ class Core {
   absl::Status Shutdown(ShutdownMode mode);
   // Current counters and gauges.
   MetricsSnapshot metrics() const;
+  // A multi-line description of every queue, server and unusual worker,
+  // for stall reports; see Scheduler::DebugState.
+  std::string DebugState() const;
   // The backend in use and why it was picked.
   BackendKind backend_kind() const { return backend_->kind(); }
   const std::string& backend_reason() const { return backend_reason_; }

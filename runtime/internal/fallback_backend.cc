@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -91,5 +92,17 @@ bool FallbackBackend::Interrupt(Worker& worker) {
 void FallbackBackend::EnterCritical(Worker&) {}
 
 void FallbackBackend::ExitCritical(Worker&) {}
+
+void FallbackBackend::Describe(char* buf, size_t size) {
+  std::snprintf(buf, size, "futex hand-off");
+}
+
+void FallbackBackend::Describe(Server& server, char* buf, size_t size) {
+  std::snprintf(buf, size, "parker=%d", server.parker.DebugValue());
+}
+
+void FallbackBackend::Describe(Worker& worker, char* buf, size_t size) {
+  std::snprintf(buf, size, "parker=%d", worker.parker.DebugValue());
+}
 
 }  // namespace umcg_rpc::runtime::internal

@@ -36,6 +36,9 @@ class FallbackBackend final : public Backend {
   bool Interrupt(Worker& worker) override;
   void EnterCritical(Worker& worker) override;
   void ExitCritical(Worker& worker) override;
+  void Describe(char* buf, size_t size) override;
+  void Describe(Server& server, char* buf, size_t size) override;
+  void Describe(Worker& worker, char* buf, size_t size) override;
 
  private:
   explicit FallbackBackend(int preempt_signal)

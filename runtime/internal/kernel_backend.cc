@@ -99,6 +99,32 @@ absl::StatusOr<int64_t> ReadNumber(const char* path) {
   return value;
 }
 
+// A state word's state and flags as text (timestamp left out), into a
+// buffer of at least 32 bytes; returns `buf`.
+const char* StateText(__u64 word, char* buf, size_t size) {
+  const char* state = "?";
+  switch (StateOf(word)) {
+    case UMCG_TASK_NONE:
+      state = "NONE";
+      break;
+    case UMCG_TASK_RUNNING:
+      state = "RUNNING";
+      break;
+    case UMCG_TASK_IDLE:
+      state = "IDLE";
+      break;
+    case UMCG_TASK_BLOCKED:
+      state = "BLOCKED";
+      break;
+    default:
+      break;
+  }
+  std::snprintf(buf, size, "%s%s%s", state,
+                (word & UMCG_TF_LOCKED) != 0 ? "|LOCKED" : "",
+                (word & UMCG_TF_PREEMPTED) != 0 ? "|PREEMPTED" : "");
+  return buf;
+}
+
 }  // namespace
 
 absl::StatusOr<UmcgSyscalls> DiscoverUmcg() {
@@ -438,6 +464,28 @@ void KernelBackend::ExitCritical(Worker& worker) {
     syscall(SYS_tgkill, getpid(), worker.tid.load(std::memory_order_relaxed),
             signal_);
   }
+}
+
+void KernelBackend::Describe(char* buf, size_t size) {
+  const __u64 head = Word64(idle_head_).load(std::memory_order_acquire);
+  std::snprintf(buf, size, "kernel idle list %s, idle-server slot tid %u",
+                head == UMCG_IDLE_NODE_END ? "empty" : "non-empty",
+                Word32(idle_server_).load(std::memory_order_acquire));
+}
+
+void KernelBackend::Describe(Server& server, char* buf, size_t size) {
+  char state[32];
+  std::snprintf(buf, size, "umcg=%s wake_token=%d",
+                StateText(LoadState(server.umcg.task), state, sizeof(state)),
+                server.wake_token.load(std::memory_order_relaxed));
+}
+
+void KernelBackend::Describe(Worker& worker, char* buf, size_t size) {
+  char state[32];
+  std::snprintf(
+      buf, size, "umcg=%s umcg_server=%u",
+      StateText(LoadState(worker.umcg.task), state, sizeof(state)),
+      Word32(worker.umcg.task.server_tid).load(std::memory_order_relaxed));
 }
 
 }  // namespace umcg_rpc::runtime::internal

@@ -64,6 +64,9 @@ class KernelBackend final : public Backend {
   bool Interrupt(Worker& worker) override;
   void EnterCritical(Worker& worker) override;
   void ExitCritical(Worker& worker) override;
+  void Describe(char* buf, size_t size) override;
+  void Describe(Server& server, char* buf, size_t size) override;
+  void Describe(Worker& worker, char* buf, size_t size) override;
 
   // The discovered syscall numbers.
   const UmcgSyscalls& syscalls() const { return nr_; }

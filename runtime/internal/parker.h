@@ -15,6 +15,8 @@ class Parker {
   void Park();
   // Makes a token available (idempotent) and wakes the parked thread.
   void Unpark();
+  // The raw state below, for stall reports only (racy by nature).
+  int32_t DebugValue() const { return state_.load(std::memory_order_relaxed); }
 
  private:
   // 1: token available, 0: empty, -1: owner is (about to be) asleep.
