@@ -3,8 +3,6 @@
 #include <utility>
 
 #include "runtime/blocking.h"
-#include "runtime/internal/core.h"
-#include "runtime/internal/current.h"
 #include "runtime/internal/task_state.h"
 
 namespace umcg_rpc::runtime {
@@ -13,8 +11,10 @@ TaskHandle::TaskHandle(std::shared_ptr<internal::TaskState> state)
     : state_(std::move(state)) {}
 
 void TaskHandle::Cancel() const {
-  // Notify takes the token's mutex: do not get preempted holding it.
-  internal::NoPreemptScope no_preempt(internal::CurrentWorker());
+  // Not a no-preemption section: the token's mutex is also held briefly
+  // by tasks waiting on it, which may be preempted holding it; and no
+  // server, nor the monitor, takes it (docs/runtime.md, "Preemption
+  // safety").
   state_->options.cancellation.Cancel();
 }
 

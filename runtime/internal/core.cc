@@ -211,28 +211,41 @@ Core::~Core() {
 
 absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   if (!task) return absl::InvalidArgumentError("Submit: empty task");
-  NoPreemptScope no_preempt(OwnWorker());
+  // Allocated before the no-preemption section: on the kernel backend a
+  // worker that blocks inside one (here, on malloc's lock held by a worker
+  // that is waiting for a CPU) holds its CPU until it wakes up.
   auto t = std::make_shared<TaskState>();
   t->fn = std::move(task);
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
+  enum class Refusal { kNone, kShutDown, kQueueFull } refusal = Refusal::kNone;
   Server* wake = nullptr;
   {
+    NoPreemptScope no_preempt(OwnWorker());
     std::lock_guard<std::mutex> lock(mu_);
     // While draining, in-flight tasks may still submit follow-up work.
     if (!accepting_ && !(draining_ && no_preempt.active())) {
+      refusal = Refusal::kShutDown;
+    } else if (options_.max_queued_tasks > 0 &&
+               tasks_count_ >= options_.max_queued_tasks) {
+      refusal = Refusal::kQueueFull;
+    } else {
+      PushTaskLocked(t);
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      submitted_.fetch_add(1, std::memory_order_relaxed);
+      wake = TakeIdleServerLocked();
+    }
+  }
+  // The errors are built (allocated) only now, with mu_ released.
+  switch (refusal) {
+    case Refusal::kShutDown:
       return absl::FailedPreconditionError(
           "Submit after Shutdown: the scheduler no longer accepts tasks");
-    }
-    if (options_.max_queued_tasks > 0 &&
-        tasks_count_ >= options_.max_queued_tasks) {
+    case Refusal::kQueueFull:
       return absl::ResourceExhaustedError(absl::StrCat(
           "run queue full (", options_.max_queued_tasks, " queued tasks)"));
-    }
-    PushTaskLocked(t);
-    in_flight_.fetch_add(1, std::memory_order_relaxed);
-    submitted_.fetch_add(1, std::memory_order_relaxed);
-    wake = TakeIdleServerLocked();
+    case Refusal::kNone:
+      break;
   }
   // Wake outside mu_: the syscall would lengthen the critical section.
   if (wake != nullptr) backend_->UnparkServer(*wake);
@@ -250,6 +263,11 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   }
   std::lock_guard<std::mutex> serial(shutdown_mu_);
   TaskState* dropped = nullptr;
+  // Running tasks to cancel, collected under mu_ into reserved storage and
+  // cancelled after it is released: Cancel() takes the token's mutex,
+  // which a preempted worker may hold.
+  std::vector<std::shared_ptr<TaskState>> running;
+  if (mode == ShutdownMode::kCancel) running.reserve(options_.max_workers);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) return absl::OkStatus();
@@ -259,10 +277,12 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
       dropped = UnlinkTasksLocked([](const TaskState&) { return true; });
       pending_spawns_ = 0;  // Nothing is queued for them any more.
       for (auto& w : workers_) {
-        if (w->task != nullptr) w->task->options.cancellation.Cancel();
+        if (w->task != nullptr) running.push_back(w->task);
       }
     }
   }
+  for (const auto& t : running) t->options.cancellation.Cancel();
+  running.clear();
   const absl::Status shut = absl::CancelledError("scheduler shut down");
   FailTaskList(dropped, &shut);
   // Wait for in-flight tasks. Polling keeps the hot paths free of a
@@ -1022,8 +1042,11 @@ void Core::RunTask(Worker& w) {
     // Fallback only, as all trimming (trim_stacks_).
     w.trim_on_idle =
         trim_stacks_ && MonotonicNanos() - started_ns >= idle_trim_ns_;
-    NoPreemptScope no_preempt(&w);
-    t->fn = nullptr;  // Destroy the captures on the worker.
+    // The captures are destroyed here, on the worker, and like the task
+    // outside any no-preemption section: their destructors may free memory
+    // or take locks that a preempted or blocked worker holds (see
+    // "Preemption safety" in docs/runtime.md).
+    t->fn = nullptr;
     SetCurrentTask(nullptr);
     completed_.fetch_add(1, std::memory_order_relaxed);
     if (!status.ok()) {
@@ -1033,13 +1056,14 @@ void Core::RunTask(Worker& w) {
     t->Complete(std::move(status));
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
   } else {
-    NoPreemptScope no_preempt(&w);
     FailTask(w.task, std::move(wanted));
   }
+  // Declared before the scope below, so that the task's memory is freed
+  // after the scope has ended.
+  std::shared_ptr<TaskState> finished;
   NoPreemptScope no_preempt(&w);
   // w.task is detached under mu_ (Shutdown reads it) and freed after mu_
   // is released (never allocate or free under mu_).
-  std::shared_ptr<TaskState> finished;
   w.preempt_pending.store(false, std::memory_order_relaxed);
   WorkerState expected = WorkerState::kRunning;
   if (w.state.compare_exchange_strong(expected, WorkerState::kIdle,

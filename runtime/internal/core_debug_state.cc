@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,11 +113,14 @@ std::string Core::DebugState() const {
     if (w == &lazy_idle_marker_) return -2;
     return w->id;
   };
-  NoPreemptScope no_preempt(OwnWorker());
+  // From a worker: not preempted holding mu_ (the scope ends with the
+  // copy; the formatting below allocates).
+  std::optional<NoPreemptScope> no_preempt(std::in_place, OwnWorker());
   std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  const absl::Time give_up = absl::Now() + kLockPatience;
+  const int64_t give_up =
+      MonotonicNanos() + absl::ToInt64Nanoseconds(kLockPatience);
   bool locked = lock.try_lock();
-  while (!locked && absl::Now() < give_up) {
+  while (!locked && MonotonicNanos() < give_up) {
     absl::SleepFor(absl::Microseconds(100));
     locked = lock.try_lock();
   }
@@ -181,6 +185,7 @@ std::string Core::DebugState() const {
     }
     lock.unlock();
   }
+  no_preempt.reset();
 
   auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
   absl::StrAppend(&out, "backend: ", BackendKindName(backend_->kind()), ", ",
