@@ -242,8 +242,8 @@ std::string Core::DebugState() const {
       absl::StrAppend(&out, "w", v.released);
     }
     if (locked) {
-      absl::StrAppend(&out, v.idle ? (v.lazy_idle ? " lazily-idle" : " idle")
-                                   : " busy");
+      absl::StrAppend(
+          &out, v.idle ? (v.lazy_idle ? " lazily-idle" : " idle") : " busy");
     }
     absl::StrAppend(&out, " ", v.backend, "\n");
   }
@@ -256,7 +256,8 @@ std::string Core::DebugState() const {
                     "\n");
   }
   const size_t non_idle =
-      workers - static_cast<size_t>(by_state[static_cast<int>(WorkerState::kIdle)]);
+      workers -
+      static_cast<size_t>(by_state[static_cast<int>(WorkerState::kIdle)]);
   if (locked && non_idle > listed.size()) {
     absl::StrAppend(&out, "(", non_idle - listed.size(),
                     " more non-idle workers not listed)\n");
