@@ -85,6 +85,10 @@ struct Options {
   // it registers with the backend (e.g. to turn off per-thread allocator
   // caches). Must not block for long; may be empty.
   std::function<void()> on_worker_start;
+  // Testing only (leave empty): runs on a worker after each task, outside
+  // any runtime lock, once the worker is back in the idle pool and may
+  // already be dispatched again: where a worker frees its finished task.
+  std::function<void()> after_task_for_testing;
   // Receives one-line log messages (backend choice, errors in tasks).
   // Defaults to stderr when empty.
   std::function<void(absl::string_view)> logger;

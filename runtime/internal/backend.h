@@ -59,8 +59,9 @@ class Backend {
   // Fallback only (the monitor and the preemption handler use it).
   virtual void NotifyReleased(Server& server) = 0;
 
-  // Worker side: sleeps until dispatched (kRunning) or told to exit.
-  // Async-signal-safe.
+  // Worker side: sleeps until dispatched (kRunning), told to exit, or, on
+  // the fallback, until it finds a dispatch revoked before it started
+  // (kLost; see Core::AwaitDispatch()). Async-signal-safe.
   virtual void WaitForDispatch(Worker& worker) = 0;
   // Worker side: WaitForDispatch(), but returns false once it sees `stop`
   // set, and not dispatched (whoever sets `stop` unparks the worker). The

@@ -920,6 +920,7 @@ void Core::WorkerLoop(Worker& w) {
     }
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
+    if (options_.after_task_for_testing) options_.after_task_for_testing();
   }
   TearDownWorker(w);
 }
@@ -1105,7 +1106,11 @@ void Core::AwaitDispatchOrTrim(Worker& w) {
   // Dispatched (the idle pool is a stack: the worker that finished last
   // runs the next task), or told to exit: keep the pages. Always so on the
   // kernel backend, whose workers wait in the kernel.
-  while (!backend_->WaitForDispatchUnless(w, w.trim_requested)) {
+  while (true) {
+    if (backend_->WaitForDispatchUnless(w, w.trim_requested)) {
+      if (!DispatchRevoked(w)) break;
+      continue;
+    }
     // Idle for the whole delay (RequestStackTrims()). Off any CPU: a
     // dispatch that comes now is seen once the trim is done.
     w.trim_requested.store(false, std::memory_order_relaxed);
@@ -1169,8 +1174,19 @@ ABSL_ATTRIBUTE_NOINLINE void Core::LogTrimFailure(const Worker& w,
 }
 
 void Core::AwaitDispatch(Worker& w) {
-  backend_->WaitForDispatch(w);
+  do {
+    backend_->WaitForDispatch(w);
+  } while (DispatchRevoked(w));
   AcknowledgeDispatch(w);
+}
+
+bool Core::DispatchRevoked(Worker& w) {
+  // Only the monitor makes an unstarted dispatch kLost (and counts it in
+  // mon_lost_bound_); the preemption handler leaves unstarted dispatches
+  // alone, so nobody else moves the worker out of kLost meanwhile.
+  WorkerState expected = WorkerState::kLost;
+  return w.state.compare_exchange_strong(expected, WorkerState::kReclaimed,
+                                         std::memory_order_acq_rel);
 }
 
 void Core::AcknowledgeDispatch(Worker& w) {
@@ -1499,14 +1515,22 @@ void Core::WatchRunningWorkers() {
     const uint64_t seq = w->dispatch_seq.load(std::memory_order_relaxed);
     const int64_t now = MonotonicNanos();
     const int64_t age = now - w->dispatch_ns.load(std::memory_order_relaxed);
-    // Not yet running its dispatch (still waking up): nothing to judge.
-    if (w->ack_seq.load(std::memory_order_acquire) != seq) continue;
+    // A dispatch not acknowledged yet has not started: its thread is
+    // waking up (runnable, so never judged asleep), or still finishing its
+    // last task after pooling itself, where it can sleep: freeing the task,
+    // say, on malloc's lock, which a worker waiting for a CPU may hold.
+    // That is judged as a block, not for its time slice: the monitor
+    // revokes the dispatch, and the worker queues again once it gets to
+    // wait for it (AwaitDispatch()). A thread still asleep in its Park()
+    // because its waker was descheduled may be revoked too: it then
+    // queues again, a wasted trip but no harm.
+    const bool started = w->ack_seq.load(std::memory_order_acquire) == seq;
     if (seq != w->mon_seq) {
       w->mon_seq = seq;
       w->mon_sleep_since_ns = 0;
     }
     const bool check_block = threshold > 0 && age >= threshold / 2;
-    const bool check_slice = slice > 0 && age >= slice;
+    const bool check_slice = started && slice > 0 && age >= slice;
     if (!check_block && !check_slice) continue;
     absl::StatusOr<ThreadStat> stat =
         ReadThreadStat(w->tid.load(std::memory_order_acquire));

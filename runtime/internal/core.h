@@ -123,6 +123,11 @@ class Core {
   void JoinExitedWorkers(bool wait_all);
   // Worker side: waits until dispatched (async-signal-safe).
   void AwaitDispatch(Worker& w);
+  // Worker side, once a wait for dispatch has returned: true if the
+  // monitor revoked the dispatch before this thread started it (it found
+  // the thread asleep elsewhere); the worker is then kReclaimed, for the
+  // monitor to queue again, and must wait again (async-signal-safe).
+  bool DispatchRevoked(Worker& w);
   // Worker side: marks its current dispatch as started (async-signal-safe).
   void AcknowledgeDispatch(Worker& w);
   // Records that `w` released `s` and why, leaving `current` at `now`:

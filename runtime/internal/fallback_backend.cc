@@ -53,19 +53,26 @@ void FallbackBackend::LeaveCpu(Worker&, Server& server, Worker* next) {
 
 void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
 
+namespace {
+
+// A wait for dispatch ends: dispatched, revoked before it started (the
+// monitor makes that kLost without waking the thread: its wake-up token
+// from the dispatch is still there), or told to exit.
+bool WaitIsOver(const Worker& worker) {
+  const WorkerState state = worker.state.load(std::memory_order_acquire);
+  return state == WorkerState::kRunning || state == WorkerState::kLost ||
+         worker.exit.load(std::memory_order_acquire);
+}
+
+}  // namespace
+
 void FallbackBackend::WaitForDispatch(Worker& worker) {
-  while (worker.state.load(std::memory_order_acquire) !=
-             WorkerState::kRunning &&
-         !worker.exit.load(std::memory_order_acquire)) {
-    worker.parker.Park();
-  }
+  while (!WaitIsOver(worker)) worker.parker.Park();
 }
 
 bool FallbackBackend::WaitForDispatchUnless(Worker& worker,
                                             const std::atomic<bool>& stop) {
-  while (worker.state.load(std::memory_order_acquire) !=
-             WorkerState::kRunning &&
-         !worker.exit.load(std::memory_order_acquire)) {
+  while (!WaitIsOver(worker)) {
     if (stop.load(std::memory_order_acquire)) return false;
     worker.parker.Park();
   }

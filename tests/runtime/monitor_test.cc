@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
+#include "runtime/event.h"
 #include "runtime/internal/thread_stat.h"
 #include "runtime/scheduler.h"
 #include "runtime/thread_policy.h"
@@ -258,6 +259,41 @@ TEST(MonitorTest, ReclaimsALostWorkerThatWokeAndRequeuesIt) {
   EXPECT_GE(s->metrics().detected_blocks, 1u);
   close(fds[0]);
   close(fds[1]);
+}
+
+// A worker that finished a task is pooled, and may be dispatched for the
+// next one at once, before its thread has done its last steps (freeing the
+// task). If the thread sleeps there (on malloc's lock, say, held by a worker
+// waiting for a CPU), the CPU must not wait for it: the monitor revokes the
+// dispatch and the worker queues again once awake (the kernel backend
+// reports the block). Here the sleep lasts until a third task has run on
+// the only server: without the revocation, it never does.
+TEST(MonitorTest, AWorkerAsleepBeforeStartingItsDispatchDoesNotKeepTheCpu) {
+  Options o = TestOptions(1);
+  o.block_threshold = absl::Milliseconds(2);
+  Event third_ran;
+  std::atomic<int> tails{0};
+  o.after_task_for_testing = [&] {
+    if (tails.fetch_add(1) == 0) third_ran.Wait();  // The first task's.
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::atomic<bool> queued{false};
+  // Holds the only CPU until the other two are queued, so that its worker,
+  // pooled, is dispatched at once for the second task.
+  auto first = s->Submit([&] {
+    while (!queued.load()) {
+    }
+  });
+  auto second = s->Submit([] {});
+  auto third = s->Submit([&] { third_ran.Notify(); });
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  queued = true;
+  EXPECT_TRUE(third->WaitUntil(absl::Now() + kEventually).ok())
+      << "the CPU waited for a worker asleep before starting its dispatch";
+  third_ran.Notify();  // Lets the first worker go on if the check failed.
+  EXPECT_TRUE(second->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_TRUE(first->WaitUntil(absl::Now() + kEventually).ok());
 }
 
 // A CPU hog on the only server: the time slice lets the other task run.
