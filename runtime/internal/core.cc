@@ -329,6 +329,8 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     }
     RetireIdleWorkers(/*all=*/true);
   }
+  // Every thread is gone: what the monitor buried and no worker freed.
+  EmptyGraveyard();
   std::lock_guard<std::mutex> lock(mu_);
   shut_down_ = true;
   return absl::OkStatus();
@@ -397,9 +399,31 @@ void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
   while (head != nullptr) {
     TaskState* next = head->next;
     head->next = nullptr;
-    std::shared_ptr<TaskState> t = std::move(head->self);
-    FailTask(t, forced != nullptr ? *forced : CheckStillWanted(*t));
+    absl::Status status = forced != nullptr ? *forced : CheckStillWanted(*head);
+    CountFailure(status);
+    head->Complete(std::move(status));
+    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    BuryTask(head);  // Still owned by head->self.
     head = next;
+  }
+}
+
+void Core::BuryTask(TaskState* t) {
+  TaskState* top = graveyard_.load(std::memory_order_relaxed);
+  do {
+    t->next = top;
+  } while (!graveyard_.compare_exchange_weak(top, t, std::memory_order_release,
+                                             std::memory_order_relaxed));
+}
+
+void Core::EmptyGraveyard() {
+  TaskState* t = graveyard_.exchange(nullptr, std::memory_order_acquire);
+  while (t != nullptr) {
+    TaskState* next = t->next;
+    t->next = nullptr;
+    t->fn = nullptr;
+    std::shared_ptr<TaskState> last = std::move(t->self);  // May free `t`.
+    t = next;
   }
 }
 
@@ -835,21 +859,21 @@ void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
 }
 
 absl::Status Core::CheckStillWanted(const TaskState& t) const {
-  if (t.options.cancellation.IsCancelled()) {
-    return absl::CancelledError("task cancelled before it started");
-  }
-  if (RealNow() >= t.options.deadline) {
-    return absl::DeadlineExceededError("task deadline passed while queued");
-  }
+  if (t.options.cancellation.IsCancelled()) return cancelled_while_queued_;
+  if (RealNow() >= t.options.deadline) return expired_while_queued_;
   return absl::OkStatus();
 }
 
-void Core::FailTask(const std::shared_ptr<TaskState>& t, absl::Status status) {
+void Core::CountFailure(const absl::Status& status) {
   if (status.code() == absl::StatusCode::kCancelled) {
     cancelled_.fetch_add(1, std::memory_order_relaxed);
   } else {
     expired_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void Core::FailTask(const std::shared_ptr<TaskState>& t, absl::Status status) {
+  CountFailure(status);
   t->fn = nullptr;
   t->Complete(std::move(status));
   in_flight_.fetch_sub(1, std::memory_order_acq_rel);
@@ -920,6 +944,10 @@ void Core::WorkerLoop(Worker& w) {
     }
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
+    // Tasks the monitor failed in the queue: freed here, on a worker.
+    if (graveyard_.load(std::memory_order_relaxed) != nullptr) {
+      EmptyGraveyard();
+    }
     if (options_.after_task_for_testing) options_.after_task_for_testing();
   }
   TearDownWorker(w);

@@ -185,11 +185,21 @@ class Core {
   // allocation); returns its head, linked through TaskState::next.
   template <typename Pred>
   TaskState* UnlinkTasksLocked(Pred pred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fails every task of a list built by UnlinkTasksLocked (mu_ not held).
+  // Fails every task of a list built by UnlinkTasksLocked (mu_ not held),
+  // then buries it (BuryTask()): the monitor calls this, and must neither
+  // free nor run a task's destructors (see "Preemption safety").
   void FailTaskList(TaskState* head, const absl::Status* forced);
+  // Hands a failed task, its captures and its memory to the graveyard,
+  // which a worker empties after its next task (any thread; lock-free).
+  void BuryTask(TaskState* t);
+  // Destroys the captures of, and releases, every buried task.
+  void EmptyGraveyard();
 
   // Task outcomes.
+  void CountFailure(const absl::Status& status);
   void FailTask(const std::shared_ptr<TaskState>& t, absl::Status status);
+  // OK, or one of the two statuses below (copies share their message: no
+  // allocation, so the monitor may call this).
   absl::Status CheckStillWanted(const TaskState& t) const;
   void RecordDelay(int64_t since_ns);
 
@@ -285,6 +295,13 @@ class Core {
   // then read-only.
   bool trim_stacks_ = false;
   int64_t idle_trim_ns_ = 0;
+  // Buried tasks (BuryTask()): a lock-free stack through TaskState::next,
+  // each holding itself alive through TaskState::self.
+  std::atomic<TaskState*> graveyard_{nullptr};
+  const absl::Status cancelled_while_queued_ =
+      absl::CancelledError("task cancelled before it started");
+  const absl::Status expired_while_queued_ =
+      absl::DeadlineExceededError("task deadline passed while queued");
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_ ABSL_GUARDED_BY(mu_) = false;
