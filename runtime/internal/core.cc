@@ -218,34 +218,22 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->fn = std::move(task);
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
-  enum class Refusal { kNone, kShutDown, kQueueFull } refusal = Refusal::kNone;
   Server* wake = nullptr;
   {
     NoPreemptScope no_preempt(OwnWorker());
     std::lock_guard<std::mutex> lock(mu_);
     // While draining, in-flight tasks may still submit follow-up work.
     if (!accepting_ && !(draining_ && no_preempt.active())) {
-      refusal = Refusal::kShutDown;
-    } else if (options_.max_queued_tasks > 0 &&
-               tasks_count_ >= options_.max_queued_tasks) {
-      refusal = Refusal::kQueueFull;
-    } else {
-      PushTaskLocked(t);
-      in_flight_.fetch_add(1, std::memory_order_relaxed);
-      submitted_.fetch_add(1, std::memory_order_relaxed);
-      wake = TakeIdleServerLocked();
+      return not_accepting_;
     }
-  }
-  // The errors are built (allocated) only now, with mu_ released.
-  switch (refusal) {
-    case Refusal::kShutDown:
-      return absl::FailedPreconditionError(
-          "Submit after Shutdown: the scheduler no longer accepts tasks");
-    case Refusal::kQueueFull:
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "run queue full (", options_.max_queued_tasks, " queued tasks)"));
-    case Refusal::kNone:
-      break;
+    if (options_.max_queued_tasks > 0 &&
+        tasks_count_ >= options_.max_queued_tasks) {
+      return queue_full_;
+    }
+    PushTaskLocked(t);
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+    wake = TakeIdleServerLocked();
   }
   // Wake outside mu_: the syscall would lengthen the critical section.
   if (wake != nullptr) backend_->UnparkServer(*wake);
@@ -399,10 +387,7 @@ void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
   while (head != nullptr) {
     TaskState* next = head->next;
     head->next = nullptr;
-    absl::Status status = forced != nullptr ? *forced : CheckStillWanted(*head);
-    CountFailure(status);
-    head->Complete(std::move(status));
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    FailTask(*head, forced != nullptr ? *forced : CheckStillWanted(*head));
     BuryTask(head);  // Still owned by head->self.
     head = next;
   }
@@ -864,18 +849,13 @@ absl::Status Core::CheckStillWanted(const TaskState& t) const {
   return absl::OkStatus();
 }
 
-void Core::CountFailure(const absl::Status& status) {
+void Core::FailTask(TaskState& t, absl::Status status) {
   if (status.code() == absl::StatusCode::kCancelled) {
     cancelled_.fetch_add(1, std::memory_order_relaxed);
   } else {
     expired_.fetch_add(1, std::memory_order_relaxed);
   }
-}
-
-void Core::FailTask(const std::shared_ptr<TaskState>& t, absl::Status status) {
-  CountFailure(status);
-  t->fn = nullptr;
-  t->Complete(std::move(status));
+  t.Complete(std::move(status));
   in_flight_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
@@ -1085,7 +1065,8 @@ void Core::RunTask(Worker& w) {
     t->Complete(std::move(status));
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
   } else {
-    FailTask(w.task, std::move(wanted));
+    t->fn = nullptr;
+    FailTask(*t, std::move(wanted));
   }
   // Declared before the scope below, so that the task's memory is freed
   // after the scope has ended.

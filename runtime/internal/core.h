@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "runtime/internal/backend.h"
 #include "runtime/internal/server.h"
 #include "runtime/internal/task_state.h"
@@ -196,10 +197,10 @@ class Core {
   void EmptyGraveyard();
 
   // Task outcomes.
-  void CountFailure(const absl::Status& status);
-  void FailTask(const std::shared_ptr<TaskState>& t, absl::Status status);
-  // OK, or one of the two statuses below (copies share their message: no
-  // allocation, so the monitor may call this).
+  // Completes a task that did not run with `status` (cancelled or expired;
+  // its captures are the caller's to destroy).
+  void FailTask(TaskState& t, absl::Status status);
+  // OK, or one of the statuses built at start-up below.
   absl::Status CheckStillWanted(const TaskState& t) const;
   void RecordDelay(int64_t since_ns);
 
@@ -298,10 +299,16 @@ class Core {
   // Buried tasks (BuryTask()): a lock-free stack through TaskState::next,
   // each holding itself alive through TaskState::self.
   std::atomic<TaskState*> graveyard_{nullptr};
+  // Errors built once: copies share the message, so returning one
+  // allocates nothing, under mu_ (Submit) or on the monitor (its sweep).
   const absl::Status cancelled_while_queued_ =
       absl::CancelledError("task cancelled before it started");
   const absl::Status expired_while_queued_ =
       absl::DeadlineExceededError("task deadline passed while queued");
+  const absl::Status not_accepting_ = absl::FailedPreconditionError(
+      "Submit after Shutdown: the scheduler no longer accepts tasks");
+  const absl::Status queue_full_ = absl::ResourceExhaustedError(absl::StrCat(
+      "run queue full (", options_.max_queued_tasks, " queued tasks)"));
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool exit_ ABSL_GUARDED_BY(mu_) = false;

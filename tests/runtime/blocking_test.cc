@@ -3,6 +3,7 @@
 #include "runtime/blocking.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <future>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -271,6 +273,34 @@ TEST(AwaitTest, TimeoutAndCancellation) {
   EXPECT_EQ(cancelled.code(), absl::StatusCode::kCancelled);
 }
 
+// Records the name of the thread that destroys it (moved-from copies do
+// not count).
+class DestructionProbe {
+ public:
+  explicit DestructionProbe(std::string* thread_name, Event* destroyed)
+      : thread_name_(thread_name), destroyed_(destroyed) {}
+  DestructionProbe(DestructionProbe&& other) noexcept
+      : thread_name_(std::exchange(other.thread_name_, nullptr)),
+        destroyed_(std::exchange(other.destroyed_, nullptr)) {}
+  DestructionProbe& operator=(DestructionProbe&&) = delete;
+  ~DestructionProbe() {
+    if (thread_name_ == nullptr) return;
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    *thread_name_ = name;
+    destroyed_->Notify();
+  }
+
+ private:
+  std::string* thread_name_;
+  Event* destroyed_;
+};
+
+// The monitor's sweep fails a task whose deadline passes, or which is
+// cancelled, in the queue, but must not run its destructors or free it:
+// that could wait on a lock (malloc's) held by a preempted worker, and only
+// the monitor frees CPUs held by workers asleep on it. A worker does it
+// after its next task.
 TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   Options o = TestOptions(1);
   o.max_workers = 1;
@@ -282,7 +312,13 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   std::atomic<int> ran{0};
   TaskOptions expiring;
   expiring.deadline = absl::Now() + absl::Milliseconds(5);
-  auto late = s->Submit([&] { ran.fetch_add(1); }, expiring);
+  std::string destroyed_on;
+  Event destroyed;
+  auto late = s->Submit(
+      [&ran, probe = DestructionProbe(&destroyed_on, &destroyed)] {
+        ran.fetch_add(1);
+      },
+      expiring);
   auto cancelled = s->Submit([&] { ran.fetch_add(1); });
   ASSERT_TRUE(late.ok() && cancelled.ok());
   cancelled->Cancel();
@@ -295,6 +331,8 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   release.Notify();
   EXPECT_TRUE(blocker->Wait().ok());
   EXPECT_EQ(ran.load(), 0);
+  ASSERT_TRUE(destroyed.WaitUntil(absl::Now() + kEventually));
+  EXPECT_EQ(destroyed_on, "umcg-worker");
   MetricsSnapshot m = s->metrics();
   EXPECT_EQ(m.tasks_expired, 1u);
   EXPECT_EQ(m.tasks_cancelled, 1u);

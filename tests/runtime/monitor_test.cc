@@ -2,7 +2,6 @@
 // handed to another worker; CPU hogs are preempted at the time slice. And
 // the scheduling policies of the monitor, the servers and the workers; and
 // the monitor rests when there is nothing to watch.
-#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -295,57 +294,6 @@ TEST(MonitorTest, AWorkerAsleepBeforeStartingItsDispatchDoesNotKeepTheCpu) {
   third_ran.Notify();  // Lets the first worker go on if the check failed.
   EXPECT_TRUE(second->WaitUntil(absl::Now() + kEventually).ok());
   EXPECT_TRUE(first->WaitUntil(absl::Now() + kEventually).ok());
-}
-
-// Records the name of the thread that destroys it (moved-from copies do
-// not count).
-class DestructionProbe {
- public:
-  explicit DestructionProbe(std::string* thread_name, Event* destroyed)
-      : thread_name_(thread_name), destroyed_(destroyed) {}
-  DestructionProbe(DestructionProbe&& other) noexcept
-      : thread_name_(std::exchange(other.thread_name_, nullptr)),
-        destroyed_(std::exchange(other.destroyed_, nullptr)) {}
-  DestructionProbe& operator=(DestructionProbe&&) = delete;
-  ~DestructionProbe() {
-    if (thread_name_ == nullptr) return;
-    char name[16] = {};
-    pthread_getname_np(pthread_self(), name, sizeof(name));
-    *thread_name_ = name;
-    destroyed_->Notify();
-  }
-
- private:
-  std::string* thread_name_;
-  Event* destroyed_;
-};
-
-// The monitor fails a task whose deadline passes in the queue, but must not
-// run its destructors or free it: that could wait on a lock (malloc's) held
-// by a preempted worker, and only the monitor frees CPUs held by workers
-// asleep on it. A worker does it after its next task.
-TEST(MonitorTest, ATaskExpiredInTheQueueIsDestroyedOnAWorker) {
-  Options o = TestOptions(1);
-  o.max_workers = 1;
-  auto s = MakeScheduler(o);
-  ASSERT_NE(s, nullptr);
-  Event release;
-  auto blocker = s->Submit([&] { EXPECT_TRUE(AwaitEvent(release).ok()); });
-  ASSERT_TRUE(blocker.ok());
-  std::string destroyed_on;
-  Event destroyed;
-  TaskOptions expiring;
-  expiring.deadline = absl::Now() + absl::Milliseconds(5);
-  auto late = s->Submit(
-      [probe = DestructionProbe(&destroyed_on, &destroyed)] {}, expiring);
-  ASSERT_TRUE(late.ok());
-  // Failed by the monitor's sweep while the only worker is busy.
-  EXPECT_EQ(late->WaitUntil(absl::Now() + kEventually).code(),
-            absl::StatusCode::kDeadlineExceeded);
-  release.Notify();
-  EXPECT_TRUE(blocker->Wait().ok());
-  ASSERT_TRUE(destroyed.WaitUntil(absl::Now() + kEventually));
-  EXPECT_EQ(destroyed_on, "umcg-worker");
 }
 
 // A CPU hog on the only server: the time slice lets the other task run.
