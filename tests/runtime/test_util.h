@@ -3,6 +3,7 @@
 #define UMCG_RPC_TESTS_RUNTIME_TEST_UTIL_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -68,10 +69,15 @@ class InvariantCounter {
   std::atomic<int> max_{0};
 };
 
-// Busy-waits (on the CPU) for `d`.
+// Busy-waits (on the CPU) for `d`. Reads clock_gettime() through
+// steady_clock, not absl::Now(): absl's clock takes a spinlock that sleeps
+// on a futex when contended, and on the kernel backend that sleep is a
+// block which hands the CPU on in the middle of an InvariantCounter
+// section (seen once: three workers "inside" on two servers).
 inline void Spin(absl::Duration d) {
-  const absl::Time until = absl::Now() + d;
-  while (absl::Now() < until) {
+  const auto until =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(d);
+  while (std::chrono::steady_clock::now() < until) {
   }
 }
 
