@@ -55,6 +55,11 @@ class Backend {
   // non-null `next`.
   virtual void LeaveCpu(Worker& self, Server& server, Worker* next) = 0;
 
+  // Any thread, fallback only: wakes `worker`, which the caller marked
+  // RUNNING on a lazily idle server's slot (Core::Submit) while that
+  // server's thread kept waiting in SwitchTo().
+  virtual void WakeDispatched(Worker& worker) = 0;
+
   // Any side: tells `server` its worker released the CPU. Async-signal-safe.
   // Fallback only (the monitor and the preemption handler use it).
   virtual void NotifyReleased(Server& server) = 0;

@@ -219,6 +219,7 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
   Server* wake = nullptr;
+  Worker* started = nullptr;
   {
     NoPreemptScope no_preempt(OwnWorker());
     std::lock_guard<std::mutex> lock(mu_);
@@ -230,12 +231,16 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
         tasks_count_ >= options_.max_queued_tasks) {
       return queue_full_;
     }
-    PushTaskLocked(t);
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    wake = TakeIdleServerLocked();
+    started = StartOnLazyIdleServerLocked(t);
+    if (started == nullptr) {
+      PushTaskLocked(t);
+      wake = TakeIdleServerLocked();
+    }
   }
   // Wake outside mu_: the syscall would lengthen the critical section.
+  if (started != nullptr) backend_->WakeDispatched(*started);
   if (wake != nullptr) backend_->UnparkServer(*wake);
   // A resting monitor saw no queued task under mu_ before this one was
   // pushed, so this load sees its flag (mu_ orders the two).
@@ -469,6 +474,30 @@ Server* Core::ClaimLazyIdleServerLocked() {
   return s;
 }
 
+Worker* Core::StartOnLazyIdleServerLocked(const std::shared_ptr<TaskState>& t) {
+  // Only when the task would be next anyway: nothing queued before it, no
+  // woken worker waiting, and an idle worker to run it.
+  if (tasks_head_ != nullptr || idle_workers_.empty()) return nullptr;
+  Server* s = ClaimLazyIdleServerLocked();
+  if (s == nullptr) return nullptr;
+  Worker* w = TakeIdleWorkerLocked();
+  w->runnable_since_ns = t->enqueue_ns;
+  w->task = t;  // A reference more: no allocation under mu_.
+  MarkRunning(*s, *w);
+  direct_dispatches_.fetch_add(1, std::memory_order_relaxed);
+  return w;
+}
+
+Worker* Core::TakeIdleWorkerLocked() {
+  // The idle pool is a stack: the worker that finished last, whose stack
+  // and cache lines are the warmest, runs the next task.
+  Worker* w = idle_workers_.back();
+  idle_workers_.pop_back();
+  trim_frontier_ = std::min(trim_frontier_, idle_workers_.size());
+  w->in_idle = false;
+  return w;
+}
+
 void Core::WakeIdleServerLocked() {
   if (Server* s = TakeIdleServerLocked()) backend_->UnparkServer(*s);
 }
@@ -478,11 +507,11 @@ void Core::ListIdleServerLocked(Server& s) {
   idle_servers_.push_back(&s);
 }
 
-void Core::ListLazilyIdleLocked(Server& s, Worker& from) {
+void Core::ListLazilyIdleLocked(Server& s, Worker& from, ReleaseReason reason) {
   // current becomes the marker, not nullptr: the thread must not leave
   // SwitchTo() on a stale wake-up, or a worker claiming this CPU
   // (ExitBlocking) would race with it.
-  MarkReleased(s, from, ReleaseReason::kDone, &lazy_idle_marker_);
+  MarkReleased(s, from, reason, &lazy_idle_marker_);
   ListIdleServerLocked(s);
   s.lazy_idle = true;
 }
@@ -697,10 +726,7 @@ Worker* Core::PickNextLocked() {
     return PopResumedLocked();
   }
   if (!task_ready) return nullptr;
-  Worker* w = idle_workers_.back();
-  idle_workers_.pop_back();
-  trim_frontier_ = std::min(trim_frontier_, idle_workers_.size());
-  w->in_idle = false;
+  Worker* w = TakeIdleWorkerLocked();
   w->runnable_since_ns = tasks_head_->enqueue_ns;
   w->task = PopTaskLocked();
   return w;
@@ -781,20 +807,18 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       PushResumedLocked(from, /*wake_server=*/false);
     }
     next = PickNextLocked();
-    if (next == nullptr && !exit_ && reason == ReleaseReason::kDone) {
-      // A finished task and nothing to run: mark the CPU idle on the
-      // server thread's behalf and leave that thread asleep. Waking it
-      // only for it to find nothing and park again cost a futex round
+    if (next == nullptr && !exit_ &&
+        (reason == ReleaseReason::kDone || reason == ReleaseReason::kBlocked)) {
+      // A finished or blocking task and nothing to run: mark the CPU idle
+      // on the server thread's behalf and leave that thread asleep. Waking
+      // it only for it to find nothing and park again cost a futex round
       // trip per drained queue; whoever next takes this server from
       // idle_servers_ clears current and wakes it, and it leaves
-      // SwitchTo(), or a worker that stops blocking claims the CPU and
-      // runs on it without waking it (ExitBlocking). (Once exit_ is set,
-      // Shutdown has already woken the idle servers: wake ours below.) Not for
-      // kBlocked: measured on one CPU (W1, docs/runtime.md), doing the same for
-      // a worker about to block left the CPU idle 30-40 % of the time with work
-      // queued, for a reason not yet found, so a blocking worker still wakes
-      // its server.
-      ListLazilyIdleLocked(s, from);
+      // SwitchTo(), or a submitter or a worker that stops blocking claims
+      // the CPU and runs a worker on it without waking it (Submit,
+      // ExitBlocking). (Once exit_ is set, Shutdown has already woken the
+      // idle servers: wake ours below.)
+      ListLazilyIdleLocked(s, from, reason);
       return;
     }
     // More runnable work than this CPU: let an idle server take some.
@@ -1766,6 +1790,7 @@ MetricsSnapshot Core::metrics() const {
   m.blocks = blocks_.load(std::memory_order_relaxed);
   m.wakes = wakes_.load(std::memory_order_relaxed);
   m.direct_wakes = direct_wakes_.load(std::memory_order_relaxed);
+  m.direct_dispatches = direct_dispatches_.load(std::memory_order_relaxed);
   m.stack_trims = stack_trims_.load(std::memory_order_relaxed);
   m.preemptions = preemptions_.load(std::memory_order_relaxed);
   m.detected_blocks = detected_.load(std::memory_order_relaxed);

@@ -171,12 +171,20 @@ class Core {
   // Fallback: takes a lazily idle server off the idle list for a worker
   // that stopped blocking, if that worker is next in line; else nullptr.
   Server* ClaimLazyIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback, Submit: if `t` is next in line and a lazily idle server and an
+  // idle worker are free, marks the worker RUNNING on that server with `t`
+  // and returns it (for Backend::WakeDispatched() after releasing mu_); else
+  // nullptr, and `t` is to be queued.
+  Worker* StartOnLazyIdleServerLocked(const std::shared_ptr<TaskState>& t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops the most recently pooled idle worker (idle_workers_ not empty).
+  Worker* TakeIdleWorkerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `s` leaves the idle list's bookkeeping; a lazily idle one gets
   // current == nullptr, so that its thread leaves SwitchTo() when woken.
   void UnidleLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fallback: `from` finished with nothing else to run; lists `s` idle
   // without waking its thread, which keeps waiting in SwitchTo().
-  void ListLazilyIdleLocked(Server& s, Worker& from)
+  void ListLazilyIdleLocked(Server& s, Worker& from, ReleaseReason reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushTaskLocked(std::shared_ptr<TaskState> t)
@@ -333,7 +341,8 @@ class Core {
   std::atomic<int> blocked_{0};
   std::atomic<uint64_t> submitted_{0}, completed_{0}, failed_{0}, cancelled_{0},
       expired_{0}, switches_{0}, blocks_{0}, wakes_{0}, direct_wakes_{0},
-      preemptions_{0}, detected_{0}, created_{0}, retired_{0}, stack_trims_{0};
+      direct_dispatches_{0}, preemptions_{0}, detected_{0}, created_{0},
+      retired_{0}, stack_trims_{0};
   std::array<std::atomic<uint64_t>, DelayHistogram::kBuckets> delay_{};
 };
 

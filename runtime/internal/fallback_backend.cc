@@ -51,6 +51,8 @@ void FallbackBackend::LeaveCpu(Worker&, Server& server, Worker* next) {
   }
 }
 
+void FallbackBackend::WakeDispatched(Worker& worker) { worker.parker.Unpark(); }
+
 void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
 
 namespace {

@@ -316,6 +316,11 @@ void KernelBackend::LeaveCpu(Worker& self, Server& server, Worker* next) {
   if (self.no_preempt.load(std::memory_order_relaxed) > 0) EnterCritical(self);
 }
 
+void KernelBackend::WakeDispatched(Worker&) {
+  // A worker runs only where a server switched to it: no lazily idle slots.
+  Fatal("WakeDispatched is a fallback-only operation", EINVAL);
+}
+
 void KernelBackend::NotifyReleased(Server&) {
   Fatal("NotifyReleased is a fallback-only operation", EINVAL);
 }

@@ -53,6 +53,7 @@ class KernelBackend final : public Backend {
   void DetachWorker(Worker& worker) override;
   Worker* SwitchTo(Server& server, Worker& worker) override;
   void LeaveCpu(Worker& self, Server& server, Worker* next) override;
+  void WakeDispatched(Worker& worker) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;
   bool WaitForDispatchUnless(Worker& worker,

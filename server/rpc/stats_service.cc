@@ -40,6 +40,7 @@ grpc::Status StatsService::Get(grpc::ServerContext* /*context*/,
   r->set_blocks(m.blocks);
   r->set_wakes(m.wakes);
   r->set_direct_wakes(m.direct_wakes);
+  r->set_direct_dispatches(m.direct_dispatches);
   r->set_preemptions(m.preemptions);
   r->set_detected_blocks(m.detected_blocks);
   r->set_steals(m.steals);
