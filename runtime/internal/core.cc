@@ -435,6 +435,7 @@ Worker* Core::PopResumedLocked() {
   Worker* w = resumed_head_;
   if (w == nullptr) return nullptr;
   w->in_resumed = false;
+  w->woken = false;
   resumed_head_ = w->next;
   if (resumed_head_ == nullptr) resumed_tail_ = nullptr;
   w->next = nullptr;
@@ -613,7 +614,8 @@ void Core::OnReleasedLocked(Server& s) {
 }
 
 void Core::RequestSpawnLocked() {
-  // A free server found queued tasks and no idle worker. Normally that
+  // A free CPU found queued tasks, no idle worker and no woken worker to
+  // run instead (PickNextLocked()). Normally that
   // takes one new worker per server. If the previous batch has already
   // arrived and been used up while tasks still wait, and at least as many
   // workers are blocked, this is a burst of blocking calls: double the
@@ -713,16 +715,29 @@ void Core::RequeueIfPreempted(Server& s) {
   PushResumedLocked(*p);
 }
 
+bool Core::ResumedGoesFirstLocked() const {
+  if (resumed_head_ == nullptr) return false;
+  if (tasks_head_ == nullptr || resumed_head_->woken) return true;
+  return resumed_head_->runnable_since_ns <= tasks_head_->enqueue_ns;
+}
+
 Worker* Core::PickNextLocked() {
   if (!backend_->cooperative()) DrainKernelLocked();
-  // One FIFO over both queues: whichever head has waited longer goes first
-  // (a preempted or yielding worker queues behind older tasks). A task
-  // needs an idle worker; without one, woken workers go first.
+  // Calls already started first: a worker whose block is over (fallback)
+  // runs before any queued task. Otherwise one FIFO over both queues:
+  // whichever head has waited longer goes first (a preempted or yielding
+  // worker queues behind older tasks). Starting new calls while started
+  // ones wait for a CPU only adds calls in flight, each holding a worker:
+  // under overload (W2 natively) that grew to a thousand workers, whose
+  // creation and stacks cost CPU that the calls needed.
+  const bool resumed_first = ResumedGoesFirstLocked();
   const bool task_ready = tasks_head_ != nullptr && !idle_workers_.empty();
-  if (tasks_head_ != nullptr && idle_workers_.empty()) RequestSpawnLocked();
-  if (resumed_head_ != nullptr &&
-      (!task_ready ||
-       resumed_head_->runnable_since_ns <= tasks_head_->enqueue_ns)) {
+  // A new worker only when the next to run is a task and none is idle.
+  if (tasks_head_ != nullptr && idle_workers_.empty() && !resumed_first) {
+    RequestSpawnLocked();
+  }
+  // Without an idle worker for the task, a waiting worker runs meanwhile.
+  if (resumed_head_ != nullptr && (resumed_first || !task_ready)) {
     return PopResumedLocked();
   }
   if (!task_ready) return nullptr;
@@ -1131,10 +1146,16 @@ ABSL_ATTRIBUTE_NOINLINE void Core::FindStack(Worker& w) {
 }
 
 void Core::AwaitDispatchOrTrim(Worker& w) {
+  // Only a worker that goes idle trims: one that took the next queued task
+  // itself (HandOff) is RUNNING again and would fault its pages straight
+  // back in. Under overload every task outlasts the delay, and trimming
+  // there cost an madvise() and the faults after it on every call.
   if (w.trim_on_idle) {
     w.trim_on_idle = false;
-    TrimStack(w);
-    w.ran_task.store(false, std::memory_order_relaxed);  // Nothing to ask.
+    if (w.state.load(std::memory_order_acquire) != WorkerState::kRunning) {
+      TrimStack(w);
+      w.ran_task.store(false, std::memory_order_relaxed);  // Nothing to ask.
+    }
   }
   // Dispatched (the idle pool is a stack: the worker that finished last
   // runs the next task), or told to exit: keep the pages. Always so on the
@@ -1280,6 +1301,7 @@ void Core::ExitBlocking(Worker& w) {
       return;
     }
     w.state.store(WorkerState::kRunnable, std::memory_order_release);
+    w.woken = true;
     PushResumedLocked(w, /*wake_server=*/false);
     wake = TakeIdleServerLocked();
   }

@@ -75,6 +75,10 @@ struct Worker {
   StackRange stack;
   bool stack_looked_up = false;
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
+  // Fallback: queued by ExitBlocking(), its block over. Such a worker goes
+  // before queued tasks (it finishes a call already started), where a
+  // preempted or yielding one queues behind older tasks (core mutex).
+  bool woken = false;
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};
   std::atomic<uint64_t> ack_seq{0};  // Last dispatch_seq the worker saw.

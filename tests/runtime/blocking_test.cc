@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,62 @@ TEST(BlockingScopeTest, AWokenWorkerTakesAnIdleCpuDirectly) {
     ASSERT_TRUE(t.ok());
     EXPECT_TRUE(t->WaitUntil(absl::Now() + kEventually).ok());
   }
+}
+
+// One server. A blocks; H takes the CPU; T1 and T2 queue; A's block ends
+// while H still runs. When H finishes, A (a call already started) goes
+// before T1 and T2, although they queued before A woke.
+TEST(BlockingScopeTest, AWokenWorkerRunsBeforeQueuedTasks) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "the kernel backend queues woken workers by age";
+  }
+  Options o = TestOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  o.block_threshold = absl::ZeroDuration();
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::mutex mu;
+  std::vector<char> order;
+  auto record = [&](char c) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(c);
+  };
+  Event a_blocked, a_go, h_running;
+  std::atomic<bool> h_release{false};
+  auto a = s->Submit([&] {
+    {
+      BlockingScope scope;
+      a_blocked.Notify();
+      EXPECT_TRUE(a_go.WaitUntil(absl::Now() + kEventually));
+    }
+    record('A');
+  });
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a_blocked.WaitUntil(absl::Now() + kEventually));
+  auto h = s->Submit([&] {
+    h_running.Notify();
+    // Holds the CPU without blocking until A waits for it.
+    while (!h_release.load()) {
+    }
+    record('H');
+  });
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h_running.WaitUntil(absl::Now() + kEventually));
+  auto t1 = s->Submit([&] { record('1'); });
+  auto t2 = s->Submit([&] { record('2'); });
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  a_go.Notify();
+  const absl::Time limit = absl::Now() + kEventually;
+  while (s->metrics().runnable_workers < 1 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(s->metrics().runnable_workers, 1);
+  h_release.store(true);
+  for (auto* handle : {&*a, &*h, &*t1, &*t2}) {
+    EXPECT_TRUE(handle->WaitUntil(absl::Now() + kEventually).ok());
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(std::string(order.begin(), order.end()), "HA12");
 }
 
 TEST(BlockingScopeTest, NestedScopesReleaseOnce) {
