@@ -59,44 +59,6 @@ TEST(BlockingScopeTest, BlockingInAScopeFreesTheCpu) {
   EXPECT_LE(m.max_running_observed, 1);
 }
 
-// One server. B finishes while A is blocked, leaving the CPU idle with its
-// server thread still asleep; A, woken, takes that CPU itself. Timing
-// decides whether B is done before A wakes, so the scenario is repeated
-// until it happened once.
-TEST(BlockingScopeTest, AWokenWorkerTakesAnIdleCpuDirectly) {
-  if (testing::OnKernelBackend()) {
-    GTEST_SKIP() << "the kernel backend has no lazily idle servers";
-  }
-  Options o = TestOptions(1);
-  o.time_slice = absl::ZeroDuration();
-  auto s = MakeScheduler(o);
-  ASSERT_NE(s, nullptr);
-  for (int attempt = 0; attempt < 50 && s->metrics().direct_wakes == 0;
-       ++attempt) {
-    Event b_done;
-    auto a = s->Submit([&] {
-      BlockingScope scope;
-      EXPECT_TRUE(b_done.WaitUntil(absl::Now() + kEventually));
-      absl::SleepFor(absl::Milliseconds(20));  // B's worker goes idle.
-    });
-    ASSERT_TRUE(a.ok());
-    auto b = s->Submit([&] { b_done.Notify(); });
-    ASSERT_TRUE(b.ok());
-    EXPECT_TRUE(a->Wait().ok());
-    EXPECT_TRUE(b->Wait().ok());
-  }
-  MetricsSnapshot m = s->metrics();
-  EXPECT_GE(m.direct_wakes, 1u);
-  EXPECT_LE(m.direct_wakes, m.wakes);
-  EXPECT_LE(m.max_running_observed, 1);
-  // The CPU A took is usable afterwards, by the server thread too.
-  for (int i = 0; i < 100; ++i) {
-    auto t = s->Submit([] {});
-    ASSERT_TRUE(t.ok());
-    EXPECT_TRUE(t->WaitUntil(absl::Now() + kEventually).ok());
-  }
-}
-
 // One server. A blocks; H takes the CPU; T1 and T2 queue; A's block ends
 // while H still runs. When H finishes, A (a call already started) goes
 // before T1 and T2, although they queued before A woke.

@@ -278,50 +278,6 @@ TEST(SchedulerTest, IdleWorkersAreRetired) {
   EXPECT_TRUE(again->Wait().ok());
 }
 
-// One server. Once a finished task has left the CPU idle with its server
-// thread still asleep, Submit starts the next task there itself. Timing
-// decides whether the worker has pooled itself before the next Submit, so
-// the scenario is repeated until it happened once.
-TEST(SchedulerTest, SubmitStartsATaskOnAnIdleCpuDirectly) {
-  if (testing::OnKernelBackend()) {
-    GTEST_SKIP() << "the kernel backend has no lazily idle servers";
-  }
-  Options o = TestOptions(1);
-  o.time_slice = absl::ZeroDuration();
-  auto s = MakeScheduler(o);
-  ASSERT_NE(s, nullptr);
-  std::atomic<int> ran{0};
-  for (int attempt = 0; attempt < 50 && s->metrics().direct_dispatches == 0;
-       ++attempt) {
-    auto h = s->Submit([&ran] { ran.fetch_add(1); });
-    ASSERT_TRUE(h.ok());
-    EXPECT_TRUE(h->WaitUntil(absl::Now() + kEventually).ok());
-    absl::SleepFor(absl::Milliseconds(5));  // The worker pools itself.
-  }
-  MetricsSnapshot m = s->metrics();
-  EXPECT_GE(m.direct_dispatches, 1u);
-  EXPECT_LE(m.max_running_observed, 1);
-  // The CPU stays usable, for tasks that queue behind a running one too.
-  Event release;
-  auto first = s->Submit(
-      [&] { EXPECT_TRUE(release.WaitUntil(absl::Now() + kEventually)); });
-  ASSERT_TRUE(first.ok());
-  std::vector<TaskHandle> queued;
-  for (int i = 0; i < 20; ++i) {
-    auto h = s->Submit([&ran] { ran.fetch_add(1); });
-    ASSERT_TRUE(h.ok());
-    queued.push_back(*h);
-  }
-  release.Notify();
-  EXPECT_TRUE(first->WaitUntil(absl::Now() + kEventually).ok());
-  for (auto& h : queued) {
-    EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
-  }
-  EXPECT_EQ(s->metrics().tasks_completed,
-            static_cast<uint64_t>(ran.load()) + 1);
-  EXPECT_LE(s->metrics().max_running_observed, 1);
-}
-
 TEST(SchedulerTest, MetricsDebugStringHasTheCounters) {
   auto s = MakeScheduler(TestOptions(1));
   ASSERT_NE(s, nullptr);
