@@ -614,15 +614,15 @@ void Core::OnReleasedLocked(Server& s) {
 }
 
 void Core::RequestSpawnLocked() {
-  // A free CPU found queued tasks, no idle worker and no woken worker to
-  // run instead (PickNextLocked()). Normally that
-  // takes one new worker per server. If the previous batch has already
-  // arrived and been used up while tasks still wait, and at least as many
-  // workers are blocked, this is a burst of blocking calls: double the
-  // batch, so that threads are created back to back instead of a few per
-  // wake-up. (Tasks that queue only for a CPU do not double it.)
-  // PushIdleLocked() ends the burst when a worker finds no task. Each
-  // request is bounded by the queued tasks, and idle workers retire.
+  // The next to run is a queued task and no worker is idle (see
+  // PickNextLocked()). Normally that takes one new worker per server. If
+  // the previous batch has already arrived and been used up while tasks
+  // still wait, and at least as many workers are blocked, this is a burst
+  // of blocking calls: double the batch, so that threads are created back
+  // to back instead of a few per wake-up. (Tasks that queue only for a CPU
+  // do not double it.) PushIdleLocked() ends the burst when a worker finds
+  // no task. Each request is bounded by the queued tasks, and idle workers
+  // retire.
   constexpr int kMaxSpawnBatch = 256;
   if (pending_spawns_ == 0 && starting_ == 0) {
     if (spawn_batch_ == 0) {
