@@ -55,9 +55,9 @@ class Backend {
   // non-null `next`.
   virtual void LeaveCpu(Worker& self, Server& server, Worker* next) = 0;
 
-  // Any thread, fallback only: wakes `worker`, which the caller marked
-  // RUNNING on a lazily idle server's slot (Core::Submit) while that
-  // server's thread kept waiting in SwitchTo().
+  // Any thread, fallback only, core mutex held: wakes `worker`, which the
+  // caller marked RUNNING on a lazily idle server's slot (Core::Submit)
+  // while that server's thread kept waiting in SwitchTo().
   virtual void WakeDispatched(Worker& worker) = 0;
 
   // Any side: tells `server` its worker released the CPU. Async-signal-safe.

@@ -219,7 +219,6 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
   Server* wake = nullptr;
-  Worker* started = nullptr;
   {
     NoPreemptScope no_preempt(OwnWorker());
     std::lock_guard<std::mutex> lock(mu_);
@@ -233,14 +232,20 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
     }
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    started = StartOnLazyIdleServerLocked(t);
-    if (started == nullptr) {
+    if (Worker* started = StartOnLazyIdleServerLocked(t)) {
+      // Woken under mu_, unlike the server below: once mu_ is released the
+      // worker may finish the task, pool itself and be retired and freed
+      // (Shutdown, idle retirement) before this thread runs again. And
+      // still inside the no-preemption section: a submitting worker
+      // preempted in between would leave that CPU held by a sleeper.
+      backend_->WakeDispatched(*started);
+    } else {
       PushTaskLocked(t);
       wake = TakeIdleServerLocked();
     }
   }
   // Wake outside mu_: the syscall would lengthen the critical section.
-  if (started != nullptr) backend_->WakeDispatched(*started);
+  // (Servers live as long as the core.)
   if (wake != nullptr) backend_->UnparkServer(*wake);
   // A resting monitor saw no queued task under mu_ before this one was
   // pushed, so this load sees its flag (mu_ orders the two).

@@ -171,12 +171,13 @@ class Core {
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fallback: takes a lazily idle server off the idle list for a worker
-  // that stopped blocking, if that worker is next in line; else nullptr.
+  // that stopped blocking or a task just submitted, if nothing else is
+  // runnable; else nullptr.
   Server* ClaimLazyIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fallback, Submit: if `t` is next in line and a lazily idle server and an
   // idle worker are free, marks the worker RUNNING on that server with `t`
-  // and returns it (for Backend::WakeDispatched() after releasing mu_); else
-  // nullptr, and `t` is to be queued.
+  // and returns it, to be woken (Backend::WakeDispatched()) before mu_ is
+  // released; else nullptr, and `t` is to be queued.
   Worker* StartOnLazyIdleServerLocked(const std::shared_ptr<TaskState>& t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops the most recently pooled idle worker (idle_workers_ not empty).
@@ -184,8 +185,8 @@ class Core {
   // `s` leaves the idle list's bookkeeping; a lazily idle one gets
   // current == nullptr, so that its thread leaves SwitchTo() when woken.
   void UnidleLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fallback: `from` finished with nothing else to run; lists `s` idle
-  // without waking its thread, which keeps waiting in SwitchTo().
+  // Fallback: `from` finished or blocked with nothing else to run; lists
+  // `s` idle without waking its thread, which keeps waiting in SwitchTo().
   void ListLazilyIdleLocked(Server& s, Worker& from, ReleaseReason reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestSpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

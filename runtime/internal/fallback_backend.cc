@@ -58,8 +58,10 @@ void FallbackBackend::NotifyReleased(Server& server) { server.parker.Unpark(); }
 namespace {
 
 // A wait for dispatch ends: dispatched, revoked before it started (the
-// monitor makes that kLost without waking the thread: its wake-up token
-// from the dispatch is still there), or told to exit.
+// monitor makes that kLost without waking the thread: the wake-up token of
+// the dispatch comes anyway, since every dispatcher wakes the worker right
+// after marking it RUNNING, in a section the runtime does not preempt; only
+// the OS descheduling the dispatcher in between delays it), or told to exit.
 bool WaitIsOver(const Worker& worker) {
   const WorkerState state = worker.state.load(std::memory_order_acquire);
   return state == WorkerState::kRunning || state == WorkerState::kLost ||
