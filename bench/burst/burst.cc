@@ -32,6 +32,7 @@ struct Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<RunResponse>> reader;
   absl::Time sent;
   absl::Duration latency;
+  bool done = false;
 };
 
 absl::Duration Percentile(std::vector<absl::Duration> sorted, double p) {
@@ -48,7 +49,39 @@ struct BurstOptions {
   uint32_t sleep_us = 50'000;
   uint32_t spin_us = 0;
   int timeout_s = 60;
+  bool by_send_order = false;
 };
+
+// Prints, for each tenth of the calls in the order they were sent, when
+// that tenth was sent, its mean latency and when its last call finished
+// (times from the burst's start): whether calls waited to start (later
+// tenths slower) or to finish (every tenth late alike).
+void PrintBySendOrder(const std::vector<std::unique_ptr<Call>>& calls,
+                      absl::Time start) {
+  const size_t n = calls.size();
+  for (size_t tenth = 0; tenth < 10; ++tenth) {
+    const size_t begin = tenth * n / 10;
+    const size_t end = (tenth + 1) * n / 10;
+    if (begin == end) continue;
+    absl::Duration sum;
+    absl::Duration last_done;
+    int finished = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const Call& call = *calls[i];
+      if (!call.done) continue;
+      ++finished;
+      sum += call.latency;
+      last_done = std::max(last_done, call.sent - start + call.latency);
+    }
+    std::printf(
+        "tenth=%zu sent_ms=%.1f-%.1f finished=%d mean_ms=%.1f "
+        "last_done_ms=%.1f\n",
+        tenth + 1, absl::ToDoubleMilliseconds(calls[begin]->sent - start),
+        absl::ToDoubleMilliseconds(calls[end - 1]->sent - start), finished,
+        finished > 0 ? absl::ToDoubleMilliseconds(sum / finished) : 0.0,
+        absl::ToDoubleMilliseconds(last_done));
+  }
+}
 
 // Fires the burst, prints its line, and returns the exit status.
 int RunBurst(const BurstOptions& options) {
@@ -97,6 +130,7 @@ int RunBurst(const BurstOptions& options) {
     if (!cq.Next(&tag, &ok)) break;
     Call* call = static_cast<Call*>(tag);
     call->latency = absl::Now() - call->sent;
+    call->done = true;
     latencies.push_back(call->latency);
     ++codes[call->status.ok()
                 ? "OK"
@@ -118,6 +152,7 @@ int RunBurst(const BurstOptions& options) {
     std::printf(" status[%s]=%d", code.c_str(), count);
   }
   std::printf("\n");
+  if (options.by_send_order) PrintBySendOrder(inflight, start);
   cq.Shutdown();
   void* tag;
   bool ok;
@@ -151,6 +186,9 @@ int Main(int argc, char** argv) {
                  "Spin step per call, microseconds");
   app.add_option("--timeout-s", options.timeout_s, "Deadline per call, seconds")
       ->check(CLI::Range(1, 3600));
+  app.add_flag("--by-send-order", options.by_send_order,
+               "Also print a line per tenth of the calls in send order: when "
+               "sent, mean latency, when the last one finished");
   if (std::optional<int> exit = umcg_rpc::ParseFlags(app, argc, argv)) {
     return *exit;
   }
