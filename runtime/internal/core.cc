@@ -861,11 +861,8 @@ void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
     std::lock_guard<std::mutex> lock(mu_);
     if (finished != nullptr) *finished = std::move(from.task);
     DrainKernelLocked();
-    const bool task_first =
-        tasks_head_ != nullptr &&
-        (resumed_head_ == nullptr ||
-         tasks_head_->enqueue_ns < resumed_head_->runnable_since_ns);
-    if (reason == ReleaseReason::kDone && task_first) {
+    if (reason == ReleaseReason::kDone && tasks_head_ != nullptr &&
+        !ResumedGoesFirstLocked()) {
       // Run the next queued task ourselves: no switch at all.
       from.runnable_since_ns = tasks_head_->enqueue_ns;
       from.task = PopTaskLocked();

@@ -81,7 +81,8 @@ class Core {
   bool NextLocked(Server& s, Worker** w, std::unique_lock<std::mutex>& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PickNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // True if resumed_head_ runs before tasks_head_ (see PickNextLocked()).
+  // True if resumed_head_ runs before tasks_head_: the one ordering rule
+  // of both backends' hand-offs (see PickNextLocked()).
   bool ResumedGoesFirstLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks `w` RUNNING on `s` (bookkeeping only; does not wake it).
   void MarkRunning(Server& s, Worker& w);

@@ -3,6 +3,7 @@
 // it next (a submitter, a worker whose block is over) runs a worker there
 // without waking that thread.
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,7 @@ class LazyIdleCpuTest : public ::testing::Test {
   // The CPU stays usable afterwards, for tasks that queue behind a running
   // one too, and never runs two workers.
   void ExpectTheCpuStillWorks() {
+    const uint64_t completed_before = s_->metrics().tasks_completed;
     Event release;
     auto first = s_->Submit(
         [&] { EXPECT_TRUE(release.WaitUntil(absl::Now() + kEventually)); });
@@ -53,6 +55,9 @@ class LazyIdleCpuTest : public ::testing::Test {
       EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
     }
     EXPECT_EQ(ran.load(), 20);
+    // Every task ran once, counted: the first and the twenty behind it.
+    EXPECT_EQ(s_->metrics().tasks_completed - completed_before,
+              static_cast<uint64_t>(ran.load()) + 1);
     EXPECT_LE(s_->metrics().max_running_observed, 1);
   }
 
