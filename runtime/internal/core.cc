@@ -1598,16 +1598,9 @@ void Core::WatchRunningWorkers() {
         w->mon_runtime_ns = stat->runtime_ns;
       } else if (threshold > 0 && now - w->mon_sleep_since_ns >= threshold) {
         // Asleep, not having run, for a whole threshold: give its CPU to
-        // someone else. The CAS loses against the worker's own release.
-        WorkerState expected = WorkerState::kRunning;
-        if (w->dispatch_seq.load(std::memory_order_relaxed) == seq &&
-            w->state.compare_exchange_strong(expected, WorkerState::kLost,
-                                             std::memory_order_acq_rel)) {
-          running_.fetch_sub(1, std::memory_order_acq_rel);
-          detected_.fetch_add(1, std::memory_order_relaxed);
-          ++mon_lost_bound_;
-          ReleaseServer(*w->server.load(std::memory_order_relaxed), *w,
-                        ReleaseReason::kLost);
+        // someone else.
+        if (Server* held = DeclareLost(*w, seq)) {
+          ReleaseServer(*held, *w, ReleaseReason::kLost);
         }
       }
     } else {
@@ -1618,6 +1611,30 @@ void Core::WatchRunningWorkers() {
       }
     }
   }
+}
+
+Server* Core::DeclareLost(Worker& w, uint64_t seq) {
+  // Under mu_ from the CAS until w.server is read: a lost worker must take
+  // mu_ to pool itself or queue again (RunTask(), Yield(), ExitBlocking(),
+  // WatchLostWorkers()), so no new dispatch can point w.server at another
+  // CPU meanwhile. Read after mu_, it could name the CPU of the worker's
+  // next dispatch: that CPU was released under a running worker, and the
+  // one the worker lost stayed held for good (StressTest hung in
+  // Shutdown(), its server waiting in SwitchTo() for a retired worker).
+  std::lock_guard<std::mutex> lock(mu_);
+  // The CAS loses against the worker's own release.
+  WorkerState expected = WorkerState::kRunning;
+  if (w.dispatch_seq.load(std::memory_order_relaxed) != seq ||
+      !w.state.compare_exchange_strong(expected, WorkerState::kLost,
+                                       std::memory_order_acq_rel)) {
+    return nullptr;
+  }
+  running_.fetch_sub(1, std::memory_order_acq_rel);
+  detected_.fetch_add(1, std::memory_order_relaxed);
+  ++mon_lost_bound_;
+  if (options_.on_lost_for_testing) options_.on_lost_for_testing();
+  // Written before kRunning was stored (MarkRunning()), which the CAS read.
+  return w.server.load(std::memory_order_relaxed);
 }
 
 void Core::WatchTimeSlices() {

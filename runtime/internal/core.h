@@ -235,6 +235,9 @@ class Core {
   // A new worker is in the idle pool for the first time, or never will be.
   void CountRegisteredLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WatchRunningWorkers();
+  // Makes `w` kLost if it is still RUNNING in dispatch `seq`, and returns
+  // the server whose CPU it held (the caller releases it), else nullptr.
+  Server* DeclareLost(Worker& w, uint64_t seq);
   // Re-queues reclaimed workers and nudges lost ones that woke up. Scans
   // the workers only while mon_lost_bound_ > 0.
   void WatchLostWorkers();

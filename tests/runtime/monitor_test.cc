@@ -261,6 +261,59 @@ TEST(MonitorTest, ReclaimsALostWorkerThatWokeAndRequeuesIt) {
   close(fds[1]);
 }
 
+// True once no server's CPU is held by a worker (every one is free or
+// lazily idle); false if that is still not so after `patience`.
+bool EveryCpuIsFree(const Scheduler& s, absl::Duration patience) {
+  const absl::Time give_up = absl::Now() + patience;
+  while (true) {
+    if (s.DebugState().find(": current=w") == std::string::npos) return true;
+    if (absl::Now() >= give_up) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+// The monitor takes the CPU of a worker asleep on it. Once declared lost,
+// the worker may wake, pool itself and be dispatched on the other CPU
+// before the monitor releases the first one: the monitor must still
+// release the CPU the worker lost, not the one it now runs on. Here the
+// monitor dawdles 200 ms between the two steps (on_lost_for_testing) while
+// the worker wakes after 30 ms and a second task is submitted as soon as
+// its first one is done. Releasing the wrong CPU left the first one held
+// by an idle worker for good, and Shutdown() hung on its server.
+TEST(MonitorTest, ALostWorkerRedispatchedElsewhereFreesTheCpuItLost) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "the kernel reports blocks: no worker is ever lost";
+  }
+  Options o = TestOptions(2);
+  o.block_threshold = absl::Milliseconds(2);
+  o.time_slice = absl::ZeroDuration();
+  o.min_workers = 2;
+  std::atomic<int> losses{0};
+  std::atomic<bool> monitor_done{false};
+  o.on_lost_for_testing = [&] {
+    if (losses.fetch_add(1) > 0) return;
+    absl::SleepFor(absl::Milliseconds(200));
+    monitor_done = true;
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  auto sleeper = s->Submit([] { absl::SleepFor(absl::Milliseconds(30)); });
+  ASSERT_TRUE(sleeper.ok());
+  ASSERT_TRUE(sleeper->WaitUntil(absl::Now() + kEventually).ok());
+  // The idle pool is a stack: the sleeper's worker, pooled last, runs this.
+  auto second = s->Submit([&] { SpinUntil(monitor_done, kEventually); });
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_GE(losses.load(), 1);
+  const bool freed = EveryCpuIsFree(*s, absl::Seconds(10));
+  EXPECT_TRUE(freed) << s->DebugState();
+  if (!freed) {
+    // Shutdown() would wait forever for the held CPU's server: leave the
+    // scheduler behind rather than hang the suite.
+    (void)s.release();
+  }
+}
+
 // A worker that finished a task is pooled, and may be dispatched for the
 // next one at once, before its thread has done its last steps (freeing the
 // task). If the thread sleeps there (on malloc's lock, say, held by a worker
