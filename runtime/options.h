@@ -89,9 +89,10 @@ struct Options {
   // any runtime lock, once the worker is back in the idle pool and may
   // already be dispatched again: where a worker frees its finished task.
   std::function<void()> after_task_for_testing;
-  // Testing only (leave empty): runs on the monitor each time it declares
-  // a worker lost (asleep on its CPU), before it releases that CPU, with
-  // the scheduler's queue mutex held: must not call into the scheduler.
+  // Testing only (leave empty): runs on the monitor each time it has
+  // declared a worker lost (asleep on its CPU), before it releases that
+  // CPU, outside any runtime lock. The worker may wake meanwhile and run
+  // elsewhere.
   std::function<void()> on_lost_for_testing;
   // Receives one-line log messages (backend choice, errors in tasks).
   // Defaults to stderr when empty.

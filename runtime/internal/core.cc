@@ -1600,6 +1600,7 @@ void Core::WatchRunningWorkers() {
         // Asleep, not having run, for a whole threshold: give its CPU to
         // someone else.
         if (Server* held = DeclareLost(*w, seq)) {
+          if (options_.on_lost_for_testing) options_.on_lost_for_testing();
           ReleaseServer(*held, *w, ReleaseReason::kLost);
         }
       }
@@ -1632,7 +1633,6 @@ Server* Core::DeclareLost(Worker& w, uint64_t seq) {
   running_.fetch_sub(1, std::memory_order_acq_rel);
   detected_.fetch_add(1, std::memory_order_relaxed);
   ++mon_lost_bound_;
-  if (options_.on_lost_for_testing) options_.on_lost_for_testing();
   // Written before kRunning was stored (MarkRunning()), which the CAS read.
   return w.server.load(std::memory_order_relaxed);
 }

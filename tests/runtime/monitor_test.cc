@@ -276,10 +276,11 @@ bool EveryCpuIsFree(const Scheduler& s, absl::Duration patience) {
 // the worker may wake, pool itself and be dispatched on the other CPU
 // before the monitor releases the first one: the monitor must still
 // release the CPU the worker lost, not the one it now runs on. Here the
-// monitor dawdles 200 ms between the two steps (on_lost_for_testing) while
-// the worker wakes after 30 ms and a second task is submitted as soon as
-// its first one is done. Releasing the wrong CPU left the first one held
-// by an idle worker for good, and Shutdown() hung on its server.
+// monitor dawdles 200 ms before the release (on_lost_for_testing) while
+// the worker wakes within 30 ms and a second task is submitted as soon as
+// its first one is done; the idle pool is a stack, so the lost worker,
+// pooled last, usually runs it. Releasing the wrong CPU left the first one
+// held by an idle worker for good, and Shutdown() hung on its server.
 TEST(MonitorTest, ALostWorkerRedispatchedElsewhereFreesTheCpuItLost) {
   if (testing::OnKernelBackend()) {
     GTEST_SKIP() << "the kernel reports blocks: no worker is ever lost";
@@ -288,23 +289,33 @@ TEST(MonitorTest, ALostWorkerRedispatchedElsewhereFreesTheCpuItLost) {
   o.block_threshold = absl::Milliseconds(2);
   o.time_slice = absl::ZeroDuration();
   o.min_workers = 2;
-  std::atomic<int> losses{0};
-  std::atomic<bool> monitor_done{false};
-  o.on_lost_for_testing = [&] {
-    if (losses.fetch_add(1) > 0) return;
+  struct Progress {
+    std::atomic<int> losses{0};
+    std::atomic<bool> released{false};
+  };
+  // Shared with the hook, which outlives this frame if the check fails.
+  auto progress = std::make_shared<Progress>();
+  o.on_lost_for_testing = [progress] {
+    if (progress->losses.fetch_add(1) > 0) return;
     absl::SleepFor(absl::Milliseconds(200));
-    monitor_done = true;
+    progress->released = true;  // Just before the release, in fact.
   };
   auto s = MakeScheduler(o);
   ASSERT_NE(s, nullptr);
-  auto sleeper = s->Submit([] { absl::SleepFor(absl::Milliseconds(30)); });
+  // Asleep until the monitor notices (a busy machine may take more than
+  // one sleep), then done.
+  auto sleeper = s->Submit([&progress] {
+    for (int i = 0; i < 100 && progress->losses.load() == 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+  });
   ASSERT_TRUE(sleeper.ok());
   ASSERT_TRUE(sleeper->WaitUntil(absl::Now() + kEventually).ok());
-  // The idle pool is a stack: the sleeper's worker, pooled last, runs this.
-  auto second = s->Submit([&] { SpinUntil(monitor_done, kEventually); });
+  ASSERT_GE(progress->losses.load(), 1) << "the sleeper was never lost";
+  auto second = s->Submit(
+      [&progress] { SpinUntil(progress->released, absl::Seconds(5)); });
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(second->WaitUntil(absl::Now() + kEventually).ok());
-  EXPECT_GE(losses.load(), 1);
   const bool freed = EveryCpuIsFree(*s, absl::Seconds(10));
   EXPECT_TRUE(freed) << s->DebugState();
   if (!freed) {

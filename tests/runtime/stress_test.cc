@@ -18,6 +18,7 @@ namespace {
 
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::ShutdownOrAbort;
 using ::umcg_rpc::runtime::testing::Spin;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
@@ -100,8 +101,16 @@ TEST(StressTest, RandomizedMix) {
       if (absl::Bernoulli(gen, 0.1)) cancel_index.push_back(i);
     }
     for (int i : cancel_index) records[i]->handle.Cancel();
+    // One deadline for all: a stall fails once, with the scheduler's state.
+    const absl::Time give_up = absl::Now() + kEventually;
+    bool reported = false;
     for (int i = 0; i < kTasks; ++i) {
-      absl::Status st = records[i]->handle.WaitUntil(absl::Now() + kEventually);
+      absl::Status st = records[i]->handle.WaitUntil(give_up);
+      if (!records[i]->handle.done() && !reported) {
+        reported = true;
+        ADD_FAILURE() << "task " << i << " still unfinished; the scheduler:\n"
+                      << s->DebugState();
+      }
       const int runs = records[i]->runs.load();
       if (st.ok()) {
         EXPECT_EQ(runs, 1) << "task " << i;
@@ -111,7 +120,7 @@ TEST(StressTest, RandomizedMix) {
         EXPECT_EQ(runs, 0) << "task " << i << " ran but reported " << st;
       }
     }
-    ASSERT_TRUE(s->Shutdown(ShutdownMode::kDrain).ok());
+    ASSERT_TRUE(ShutdownOrAbort(*s, ShutdownMode::kDrain).ok());
     MetricsSnapshot m = s->metrics();
     EXPECT_LE(m.max_running_observed, o.servers) << m.DebugString();
     EXPECT_LE(m.workers_created - m.workers_retired,

@@ -4,13 +4,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "runtime/event.h"
 #include "runtime/scheduler.h"
 
 namespace umcg_rpc::runtime::testing {
@@ -87,6 +90,26 @@ inline bool SpinUntil(const std::atomic<bool>& flag, absl::Duration limit) {
   while (!flag.load() && absl::Now() < until) {
   }
   return flag.load();
+}
+
+// Shuts `s` down and returns Shutdown()'s status. If that takes longer
+// than kEventually, prints the scheduler's state and aborts: a stuck
+// shutdown would otherwise end as a ctest timeout with nothing to read.
+inline absl::Status ShutdownOrAbort(Scheduler& s, ShutdownMode mode) {
+  absl::Status status;
+  Event done;
+  std::thread shutdown([&] {
+    status = s.Shutdown(mode);
+    done.Notify();
+  });
+  if (!done.WaitUntil(absl::Now() + kEventually)) {
+    std::fprintf(stderr, "Shutdown() stuck for %s; the scheduler:\n%s\n",
+                 absl::FormatDuration(kEventually).c_str(),
+                 s.DebugState().c_str());
+    std::abort();
+  }
+  shutdown.join();
+  return status;
 }
 
 }  // namespace umcg_rpc::runtime::testing
