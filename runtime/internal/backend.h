@@ -44,20 +44,21 @@ class Backend {
   // returns once the CPU is back with the server thread. Returns nullptr
   // when a worker released it (server.current == nullptr; see
   // Server::released), or the worker in server.current that the kernel
-  // took off the CPU (it blocked, was preempted or died).
+  // took off the CPU (it blocked, was preempted or died). The fallback
+  // only waits: the core has woken `worker` (WakeDispatched()).
   virtual Worker* SwitchTo(Server& server, Worker& worker) = 0;
 
-  // Worker side: gives up the CPU `self` holds on `server`, to `next`
-  // (already kRunning on it) or, if null, back to the server thread
-  // (server.current already nullptr). The fallback wakes the target and
-  // returns; the caller then waits in WaitForDispatch(). The kernel backend
-  // switches and returns once a server runs `self` again; it never gets a
-  // non-null `next`.
-  virtual void LeaveCpu(Worker& self, Server& server, Worker* next) = 0;
+  // Worker side: gives up the CPU `self` holds on `server` to the server
+  // thread (server.current already nullptr). The fallback wakes that
+  // thread and returns; the caller then waits in WaitForDispatch(). The
+  // kernel backend switches and returns once a server runs `self` again.
+  // (A fallback worker passing its CPU to another worker marks that one
+  // RUNNING and wakes it with WakeDispatched() instead.)
+  virtual void LeaveCpu(Worker& self, Server& server) = 0;
 
-  // Any thread, fallback only, core mutex held: wakes `worker`, which the
-  // caller marked RUNNING on a lazily idle server's slot (Core::Submit)
-  // while that server's thread kept waiting in SwitchTo().
+  // Any thread, fallback only: wakes `worker`, which the caller marked
+  // RUNNING on a server's slot, holding the core mutex (Core::Submit) or a
+  // count in worker.wakes_due (Core::Dispatch, Core::HandOff).
   virtual void WakeDispatched(Worker& worker) = 0;
 
   // Any side: tells `server` its worker released the CPU. Async-signal-safe.

@@ -695,6 +695,10 @@ void Core::ServerLoop(Server& s) {
       UnlistIdleServerLocked(s);
     }
     const bool more = NextLocked(s, &w, next_lock);
+    // Woken after mu_ is released (Dispatch()).
+    if (more && backend_->cooperative()) {
+      w->wakes_due.fetch_add(1, std::memory_order_relaxed);
+    }
     // More runnable work than this CPU: let an idle server take some.
     if (more) also = TakeIdleServerIfWorkLocked();
     next_lock.unlock();
@@ -807,7 +811,15 @@ void Core::MarkRunning(Server& s, Worker& w) {
 
 Worker* Core::Dispatch(Server& s, Worker& w) {
   MarkRunning(s, w);
+  if (backend_->cooperative()) WakeAfterUnlock(w);
   return backend_->SwitchTo(s, w);
+}
+
+void Core::WakeAfterUnlock(Worker& w) {
+  backend_->WakeDispatched(w);
+  // The last access to `w`: from here on it may be retired and freed
+  // (RetireIdleWorkers() reads this with acquire).
+  w.wakes_due.fetch_sub(1, std::memory_order_release);
 }
 
 void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
@@ -827,6 +839,10 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
       PushResumedLocked(from, /*wake_server=*/false);
     }
     next = PickNextLocked();
+    // Another worker: woken after mu_ is released (below).
+    if (next != nullptr && next != &from) {
+      next->wakes_due.fetch_add(1, std::memory_order_relaxed);
+    }
     if (next == nullptr && !exit_ &&
         (reason == ReleaseReason::kDone || reason == ReleaseReason::kBlocked)) {
       // A finished or blocking task and nothing to run: mark the CPU idle
@@ -850,7 +866,7 @@ void Core::HandOff(Server& s, Worker& from, ReleaseReason reason,
     return;
   }
   MarkRunning(s, *next);
-  if (next != &from) backend_->LeaveCpu(from, s, next);
+  if (next != &from) WakeAfterUnlock(*next);
 }
 
 void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
@@ -881,7 +897,7 @@ void Core::HandOffToServer(Server& s, Worker& from, ReleaseReason reason,
   }
   // The server queues us (OnReleasedLocked) once we are inside umcg_wait().
   MarkReleased(s, from, reason);
-  backend_->LeaveCpu(from, s, nullptr);
+  backend_->LeaveCpu(from, s);
 }
 
 absl::Status Core::CheckStillWanted(const TaskState& t) const {
@@ -1779,8 +1795,11 @@ void Core::RetireIdleWorkers(bool all) {
       // Oldest idle workers sit at the bottom of the stack.
       size_t n = 0;
       const size_t keep_min = static_cast<size_t>(options_.min_workers);
+      // A worker whose dispatcher has yet to wake it (Worker::wakes_due)
+      // stays, and those above it, until the next look.
       while (n < idle_workers_.size() && workers_.size() - n > keep_min &&
-             idle_workers_[n]->idle_since_ns <= cutoff) {
+             idle_workers_[n]->idle_since_ns <= cutoff &&
+             idle_workers_[n]->wakes_due.load(std::memory_order_acquire) == 0) {
         ++n;
       }
       if (!backend_->cooperative()) {

@@ -89,6 +89,9 @@ class Core {
   // Server side: runs `w` until the CPU comes back to the server thread;
   // returns the worker the kernel took off the CPU, if any (kernel only).
   Worker* Dispatch(Server& s, Worker& w);
+  // Fallback: wakes `w`, marked RUNNING by this thread after it counted a
+  // wake-up due (w.wakes_due) under mu_, and settles that count.
+  void WakeAfterUnlock(Worker& w);
   // Worker side, after leaving kRunning: pools (kDone) or queues (kYield)
   // `from`, then starts the next runnable worker on `s` directly, or wakes
   // the server thread if there is none.

@@ -35,20 +35,17 @@ absl::Status FallbackBackend::AttachWorker(Worker& worker) {
 
 void FallbackBackend::DetachWorker(Worker&) {}
 
-Worker* FallbackBackend::SwitchTo(Server& server, Worker& worker) {
-  worker.parker.Unpark();
+Worker* FallbackBackend::SwitchTo(Server& server, Worker&) {
+  // The core woke the worker (WakeDispatched()); workers then hand the CPU
+  // to each other until one leaves it to this thread.
   while (server.current.load(std::memory_order_acquire) != nullptr) {
     server.parker.Park();
   }
   return nullptr;
 }
 
-void FallbackBackend::LeaveCpu(Worker&, Server& server, Worker* next) {
-  if (next != nullptr) {
-    next->parker.Unpark();
-  } else {
-    NotifyReleased(server);
-  }
+void FallbackBackend::LeaveCpu(Worker&, Server& server) {
+  NotifyReleased(server);
 }
 
 void FallbackBackend::WakeDispatched(Worker& worker) { worker.parker.Unpark(); }

@@ -288,13 +288,11 @@ Worker* KernelBackend::SwitchTo(Server& server, Worker& worker) {
   }
 }
 
-void KernelBackend::LeaveCpu(Worker& self, Server& server, Worker* next) {
-  if (next != nullptr) {
-    // See the class comment: a worker may be claimed by another server
-    // between making itself IDLE and entering umcg_wait(); had it named a
-    // worker as next_tid, that worker could inherit the wrong server.
-    Fatal("worker-to-worker switch requested", EINVAL);
-  }
+void KernelBackend::LeaveCpu(Worker& self, Server& server) {
+  // Always to the server, never to a worker (see the class comment: a
+  // worker may be claimed by another server between making itself IDLE and
+  // entering umcg_wait(); had it named a worker as next_tid, that worker
+  // could inherit the wrong server).
   struct umcg_task& me = self.umcg.task;
   const uint32_t server_tid =
       static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));

@@ -52,7 +52,7 @@ class KernelBackend final : public Backend {
   absl::Status AttachWorker(Worker& worker) override;
   void DetachWorker(Worker& worker) override;
   Worker* SwitchTo(Server& server, Worker& worker) override;
-  void LeaveCpu(Worker& self, Server& server, Worker* next) override;
+  void LeaveCpu(Worker& self, Server& server) override;
   void WakeDispatched(Worker& worker) override;
   void NotifyReleased(Server& server) override;
   void WaitForDispatch(Worker& worker) override;

@@ -79,6 +79,14 @@ struct Worker {
   // before queued tasks (it finishes a call already started), where a
   // preempted or yielding one queues behind older tasks (core mutex).
   bool woken = false;
+  // Fallback: dispatches not yet woken by their dispatcher, a server
+  // thread or a worker that marked this one RUNNING after picking it under
+  // the core mutex (incremented there) and wakes it after releasing the
+  // mutex (decremented right after the wake-up, as the dispatcher's last
+  // access). The worker can run meanwhile, having seen kRunning, and even
+  // finish and go idle: the monitor retires no worker with a wake-up due,
+  // so a late one never touches freed memory.
+  std::atomic<int> wakes_due{0};
   std::atomic<int64_t> dispatch_ns{0};
   std::atomic<uint64_t> dispatch_seq{0};
   std::atomic<uint64_t> ack_seq{0};  // Last dispatch_seq the worker saw.
