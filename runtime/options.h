@@ -94,6 +94,11 @@ struct Options {
   // CPU, outside any runtime lock. The worker may wake meanwhile and run
   // elsewhere.
   std::function<void()> on_lost_for_testing;
+  // Testing only (leave empty): runs on a dispatcher (fallback: a server
+  // thread, or a worker handing its CPU on) after it marked a worker
+  // RUNNING and released the run-queue mutex, just before it wakes that
+  // worker. The worker may already run meanwhile, having seen RUNNING.
+  std::function<void()> before_wake_for_testing;
   // Receives one-line log messages (backend choice, errors in tasks).
   // Defaults to stderr when empty.
   std::function<void(absl::string_view)> logger;

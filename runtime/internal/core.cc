@@ -816,6 +816,7 @@ Worker* Core::Dispatch(Server& s, Worker& w) {
 }
 
 void Core::WakeAfterUnlock(Worker& w) {
+  if (options_.before_wake_for_testing) options_.before_wake_for_testing();
   backend_->WakeDispatched(w);
   // The last access to `w`: from here on it may be retired and freed
   // (RetireIdleWorkers() reads this with acquire).

@@ -15,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/blocking.h"
@@ -323,6 +326,107 @@ TEST(MonitorTest, ALostWorkerRedispatchedElsewhereFreesTheCpuItLost) {
     // scheduler behind rather than hang the suite.
     (void)s.release();
   }
+}
+
+// A dispatcher (here a worker handing its CPU on as it blocks) picks the
+// next worker under the run-queue mutex, marks it RUNNING and wakes it
+// after releasing the mutex. A worker already pooled but still awake
+// after its last task sees RUNNING and runs without that wake-up: it can
+// finish and go idle before the wake-up lands. The monitor must not
+// retire and free it meanwhile. Here the victim's thread stays awake after
+// its first task until the wake-up of its next dispatch is held back
+// (before_wake_for_testing), and the wake-up waits until the victim's
+// thread is gone or a second has passed; idle workers retire after 5 ms.
+// Without the guard the monitor joined the thread and the late wake-up
+// wrote freed memory.
+TEST(MonitorTest, AWorkerWithAWakeUpStillDueIsNotRetired) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "the kernel switches to a worker: no late wake-up";
+  }
+  Options o = TestOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  o.block_threshold = absl::ZeroDuration();
+  o.worker_idle_timeout = absl::Milliseconds(5);
+  struct Shared {
+    Event victim_may_go;
+    std::atomic<int> tails{0};
+    std::atomic<bool> armed{false};
+    std::atomic<int> held{0};
+    std::atomic<pid_t> victim_tid{0};
+    std::atomic<bool> victim_gone{false};
+  };
+  // Shared with the hooks, which outlive this frame if a check fails.
+  auto shared = std::make_shared<Shared>();
+  o.after_task_for_testing = [shared] {
+    // The first task to end is the victim's: it stays pooled and awake.
+    if (shared->tails.fetch_add(1) == 0) {
+      shared->victim_may_go.WaitUntil(absl::Now() + kEventually);
+    }
+  };
+  o.before_wake_for_testing = [shared] {
+    if (!shared->armed.load() || shared->held.fetch_add(1) != 0) return;
+    shared->victim_may_go.Notify();
+    const std::string task =
+        absl::StrCat("/proc/self/task/", shared->victim_tid.load());
+    const absl::Time limit = absl::Now() + absl::Seconds(1);
+    while (absl::Now() < limit) {
+      if (!std::filesystem::exists(task)) {
+        shared->victim_gone = true;
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  Event r_blocked, r_go;
+  std::atomic<bool> r_resumed{false}, t2_queued{false};
+  std::atomic<bool> t0_running{false}, t0_release{false};
+  // R blocks, so that it is queued as woken when the victim's first task
+  // ends, and then blocks again with the victim's second task queued.
+  auto r = s->Submit([&] {
+    {
+      BlockingScope scope;
+      r_blocked.Notify();
+      EXPECT_TRUE(r_go.WaitUntil(absl::Now() + kEventually));
+    }
+    r_resumed = true;
+    EXPECT_TRUE(SpinUntil(t2_queued, kEventually));
+    BlockingScope scope;  // Picks the victim; its wake-up is held.
+  });
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r_blocked.WaitUntil(absl::Now() + kEventually));
+  auto t0 = s->Submit([&] {
+    shared->victim_tid = static_cast<pid_t>(gettid());
+    t0_running = true;
+    SpinUntil(t0_release, kEventually);
+  });
+  ASSERT_TRUE(t0.ok());
+  // T0 needs a new worker, the victim. Once it holds the only CPU, R's
+  // block may end: R then waits as runnable.
+  ASSERT_TRUE(SpinUntil(t0_running, kEventually));
+  r_go.Notify();
+  // R waits for the CPU, which the victim gives it as its task ends.
+  const absl::Time limit = absl::Now() + kEventually;
+  while (s->metrics().runnable_workers < 1 && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(s->metrics().runnable_workers, 1);
+  t0_release = true;
+  ASSERT_TRUE(SpinUntil(r_resumed, kEventually));
+  std::atomic<pid_t> t2_tid{0};
+  auto t2 = s->Submit([&] { t2_tid = static_cast<pid_t>(gettid()); });
+  ASSERT_TRUE(t2.ok());
+  shared->armed = true;
+  t2_queued = true;
+  EXPECT_TRUE(t2->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_TRUE(r->WaitUntil(absl::Now() + kEventually).ok());
+  EXPECT_TRUE(t0->WaitUntil(absl::Now() + kEventually).ok());
+  ASSERT_GE(shared->held.load(), 1) << "no wake-up was held back";
+  ASSERT_EQ(t2_tid.load(), shared->victim_tid.load())
+      << "the second task ran on another worker: the case did not arise";
+  EXPECT_FALSE(shared->victim_gone.load())
+      << "the monitor retired a worker whose wake-up was still due";
 }
 
 // A worker that finished a task is pooled, and may be dispatched for the
