@@ -6,7 +6,10 @@
  *   futex  - FUTEX_WAKE + FUTEX_WAIT ping-pong (free placement, and both
  *            threads pinned to one CPU)
  *   pipe   - one-byte ping-pong over two pipes (free, and pinned)
- * Prints ns per round trip and the ratios to the UMCG round trip.
+ * Prints ns per round trip and the ratios to the UMCG round trip, and for
+ * UMCG the context switches per round trip (both threads, voluntary and
+ * involuntary, from getrusage(RUSAGE_THREAD)): 2 if each switch hands the
+ * CPU straight over, 4 if the woken thread preempts the waker first.
  *
  *   umcg_bench [ROUND_TRIPS]   (default 20000)
  */
@@ -14,12 +17,26 @@
 
 #include <linux/futex.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 static long rounds;
 
 /* ---- UMCG ---- */
 
 static int pin_cpu = -1;
+
+/* This thread's context switches so far, voluntary and involuntary. */
+static long thread_switches(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		abort();
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
+/* The worker's switches over the measured round trips (umcg_pong()). */
+static long pong_switches;
 
 static void pin(void)
 {
@@ -35,14 +52,20 @@ static void pin(void)
 
 static void *umcg_pong(struct worker *w)
 {
+	long first = 0;
+
 	pin();
 	for (long i = 0; i < rounds; i++) {
+		/* The server measures round trips 1 .. rounds - 1. */
+		if (i == 1)
+			first = thread_switches();
 		w->ut.next_tid = w->ut.server_tid;
 		if (!state_cas(&w->ut, UMCG_TASK_RUNNING, UMCG_TASK_IDLE))
 			abort();
 		if (sys_umcg_wait(0, 0))
 			abort();
 	}
+	pong_switches = thread_switches() - first;
 	return NULL;
 }
 
@@ -57,12 +80,14 @@ static void unpin(void)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static double bench_umcg(int cpu)
+/* ns per round trip; *switches: context switches per round trip. */
+static double bench_umcg(int cpu, double *switches)
 {
 	static struct group g;
 	static struct server s;
 	struct worker *w;
 	uint64_t t0, t1;
+	long sw0, sw1;
 
 	pin_cpu = cpu;
 	pin();
@@ -76,13 +101,16 @@ static double bench_umcg(int cpu)
 	drain_idle_list(&g);
 	runq_pop(&g);
 	server_run(&s, w);	/* warm-up: first switch */
+	sw0 = thread_switches();
 	t0 = now_ns();
 	for (long i = 1; i < rounds; i++)
 		server_run(&s, w);
 	t1 = now_ns();
+	sw1 = thread_switches();
 	server_run(&s, w);	/* let it finish */
 	pthread_join(w->thread, NULL);
 	sys_umcg_ctl(UMCG_CTL_UNREGISTER, NULL);
+	*switches = (double)(sw1 - sw0 + pong_switches) / (rounds - 1);
 	return (double)(t1 - t0) / (rounds - 1);
 }
 
@@ -172,6 +200,7 @@ static double bench_pipe(int cpu)
 int main(int argc, char **argv)
 {
 	double umcg_pinned, umcg, futex_free, futex_pinned, pipe_free, pipe_pinned;
+	double umcg_sw, umcg_pinned_sw;
 
 	rounds = argc > 1 ? atol(argv[1]) : 20000;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -181,9 +210,9 @@ int main(int argc, char **argv)
 	}
 	printf("umcg_bench: %ld round trips each, %ld CPUs\n", rounds,
 	       sysconf(_SC_NPROCESSORS_ONLN));
-	umcg = bench_umcg(-1);
+	umcg = bench_umcg(-1, &umcg_sw);
 	unpin();
-	umcg_pinned = bench_umcg(0);
+	umcg_pinned = bench_umcg(0, &umcg_pinned_sw);
 	unpin();
 	futex_free = bench_futex(-1);
 	futex_pinned = bench_futex(0);
@@ -191,12 +220,15 @@ int main(int argc, char **argv)
 	pipe_free = bench_pipe(-1);
 	pipe_pinned = bench_pipe(0);
 	unpin();
-	printf("%-30s %10.0f ns\n", "umcg_wait switch (free)", umcg);
-	printf("%-30s %10.0f ns\n", "umcg_wait switch (1 CPU)", umcg_pinned);
+	printf("%-30s %10.0f ns   %.2f context switches\n", "umcg_wait switch (free)", umcg,
+	       umcg_sw);
+	printf("%-30s %10.0f ns   %.2f context switches\n", "umcg_wait switch (1 CPU)",
+	       umcg_pinned, umcg_pinned_sw);
 	printf("%-30s %10.0f ns   vs umcg free %.2fx\n", "futex ping-pong (2 CPUs)", futex_free, futex_free / umcg);
 	printf("%-30s %10.0f ns   vs umcg 1 CPU %.2fx\n", "futex ping-pong (1 CPU)", futex_pinned, futex_pinned / umcg_pinned);
 	printf("%-30s %10.0f ns   vs umcg free %.2fx\n", "pipe ping-pong (2 CPUs)", pipe_free, pipe_free / umcg);
 	printf("%-30s %10.0f ns   vs umcg 1 CPU %.2fx\n", "pipe ping-pong (1 CPU)", pipe_pinned, pipe_pinned / umcg_pinned);
+	printf("RESULT umcg_switches=%.2f umcg_pinned_switches=%.2f\n", umcg_sw, umcg_pinned_sw);
 	printf("RESULT umcg_ns=%.0f umcg_pinned_ns=%.0f futex_ns=%.0f futex_pinned_ns=%.0f pipe_ns=%.0f "
 	       "pipe_pinned_ns=%.0f futex_ratio=%.2f futex_pinned_ratio=%.2f pipe_ratio=%.2f "
 	       "pipe_pinned_ratio=%.2f\n", umcg, umcg_pinned, futex_free, futex_pinned, pipe_free,
