@@ -237,7 +237,14 @@ class Server:
             code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise RuntimeError("server did not stop within 60 s")
+            self.proc.wait()
+            # While a stop takes long the server logs its state (umcg mode:
+            # the scheduler's, a line per worker): keep the first report.
+            lines = self.log_lines
+            first = next((i for i, l in enumerate(lines) if "still stopping" in l), None)
+            kept = lines[first:first + 200] if first is not None else lines[-60:]
+            raise RuntimeError("server did not stop within 60 s; its log from the first "
+                               "state report (or its last lines):\n" + "".join(kept))
         if code != 0:
             raise RuntimeError("server exited %d:\n%s" % (code, "".join(self.log_lines[-20:])))
         self.runtime = {}

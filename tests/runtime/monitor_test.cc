@@ -336,7 +336,9 @@ TEST(MonitorTest, ALostWorkerRedispatchedElsewhereFreesTheCpuItLost) {
 // retire and free it meanwhile. Here the victim's thread stays awake after
 // its first task until the wake-up of its next dispatch is held back
 // (before_wake_for_testing), and the wake-up waits until the victim's
-// thread is gone or a second has passed; idle workers retire after 5 ms.
+// thread is gone or a second has passed; idle workers retire after 50 ms
+// (the monitor looks every 100 ms), long enough for the setup to pool
+// the victim and dispatch it again under sanitizers.
 // Without the guard the monitor joined the thread and the late wake-up
 // wrote freed memory.
 TEST(MonitorTest, AWorkerWithAWakeUpStillDueIsNotRetired) {
@@ -346,7 +348,7 @@ TEST(MonitorTest, AWorkerWithAWakeUpStillDueIsNotRetired) {
   Options o = TestOptions(1);
   o.time_slice = absl::ZeroDuration();
   o.block_threshold = absl::ZeroDuration();
-  o.worker_idle_timeout = absl::Milliseconds(5);
+  o.worker_idle_timeout = absl::Milliseconds(50);
   struct Shared {
     Event victim_may_go;
     std::atomic<int> tails{0};
