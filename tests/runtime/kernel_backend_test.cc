@@ -6,6 +6,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -171,14 +172,23 @@ TEST_F(KernelBackendTest, RawBlockingKeepsTheInvariant) {
   ASSERT_TRUE(s.ok()) << s.status();
   testing::InvariantCounter counter;
   std::atomic<int> done{0};
+  // Sections whose thread slept (a voluntary context switch, say a page
+  // fault waiting for the mmap lock): the kernel rightly reports that as
+  // a block, and another worker may enter meanwhile. Not excused below;
+  // printed to tell such a failure from a runtime fault.
+  std::atomic<int> slept_sections{0};
   constexpr int kTasks = 200;
   std::vector<TaskHandle> hs;
   for (int i = 0; i < kTasks; ++i) {
     auto h = (*s)->Submit([&, i] {
       for (int r = 0; r < 3; ++r) {
+        struct rusage before, after;
+        getrusage(RUSAGE_THREAD, &before);
         counter.Enter();
         testing::Spin(absl::Microseconds(30));
         counter.Exit();
+        getrusage(RUSAGE_THREAD, &after);
+        if (after.ru_nvcsw != before.ru_nvcsw) slept_sections.fetch_add(1);
         struct timespec ts = {0, 100'000L * (1 + (i + r) % 4)};
         nanosleep(&ts, nullptr);  // Uninstrumented.
       }
@@ -189,7 +199,8 @@ TEST_F(KernelBackendTest, RawBlockingKeepsTheInvariant) {
   }
   for (auto& h : hs) ASSERT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
   EXPECT_EQ(done.load(), kTasks);
-  EXPECT_LE(counter.max(), 2);
+  EXPECT_LE(counter.max(), 2)
+      << slept_sections.load() << " sections slept inside (a voluntary switch)";
   ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
   MetricsSnapshot m = (*s)->metrics();
   // Most sleeps really sleep (a timer that expires before the thread gets
