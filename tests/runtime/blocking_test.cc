@@ -25,6 +25,7 @@
 namespace umcg_rpc::runtime {
 namespace {
 
+using ::umcg_rpc::runtime::testing::AwaitRunnableWorkers;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::TestOptions;
@@ -102,11 +103,7 @@ TEST(BlockingScopeTest, AWokenWorkerRunsBeforeQueuedTasks) {
   auto t2 = s->Submit([&] { record('2'); });
   ASSERT_TRUE(t1.ok() && t2.ok());
   a_go.Notify();
-  const absl::Time limit = absl::Now() + kEventually;
-  while (s->metrics().runnable_workers < 1 && absl::Now() < limit) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  EXPECT_EQ(s->metrics().runnable_workers, 1);
+  EXPECT_EQ(AwaitRunnableWorkers(*s, 1), 1);
   h_release.store(true);
   for (auto* handle : {&*a, &*h, &*t1, &*t2}) {
     EXPECT_TRUE(handle->WaitUntil(absl::Now() + kEventually).ok());

@@ -31,6 +31,7 @@
 namespace umcg_rpc::runtime {
 namespace {
 
+using ::umcg_rpc::runtime::testing::AwaitRunnableWorkers;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::SpinUntil;
@@ -409,11 +410,7 @@ TEST(MonitorTest, AWorkerWithAWakeUpStillDueIsNotRetired) {
   ASSERT_TRUE(SpinUntil(t0_running, kEventually));
   r_go.Notify();
   // R waits for the CPU, which the victim gives it as its task ends.
-  const absl::Time limit = absl::Now() + kEventually;
-  while (s->metrics().runnable_workers < 1 && absl::Now() < limit) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  ASSERT_EQ(s->metrics().runnable_workers, 1);
+  ASSERT_EQ(AwaitRunnableWorkers(*s, 1), 1);
   t0_release = true;
   ASSERT_TRUE(SpinUntil(r_resumed, kEventually));
   std::atomic<pid_t> t2_tid{0};

@@ -92,6 +92,18 @@ inline bool SpinUntil(const std::atomic<bool>& flag, absl::Duration limit) {
   return flag.load();
 }
 
+// Polls the scheduler's metrics (every millisecond, up to kEventually)
+// until at least `n` workers wait runnable; returns the last count seen.
+inline int AwaitRunnableWorkers(const Scheduler& s, int n) {
+  const absl::Time until = absl::Now() + kEventually;
+  int runnable = s.metrics().runnable_workers;
+  while (runnable < n && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+    runnable = s.metrics().runnable_workers;
+  }
+  return runnable;
+}
+
 // Shuts `s` down and returns Shutdown()'s status. If that takes longer
 // than kEventually, prints the scheduler's state and aborts: a stuck
 // shutdown would otherwise end as a ctest timeout with nothing to read.
