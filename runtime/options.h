@@ -55,7 +55,11 @@ struct Options {
   absl::Duration idle_stack_trim_delay = absl::Milliseconds(20);
   // Idle workers above min_workers are retired after this long.
   absl::Duration worker_idle_timeout = absl::Seconds(5);
-  // A worker running longer than this is preempted; zero disables.
+  // A worker running longer than this is preempted; zero disables. The
+  // fallback counts the worker's CPU time (from the monitor's first look
+  // in a dispatch, everything before it counted as used), so that a thread
+  // held off its CPU by the host is not parked for it; the kernel backend
+  // counts wall time.
   absl::Duration time_slice = absl::Milliseconds(20);
   // Fallback only: a worker asleep in the kernel (outside a BlockingScope)
   // for longer than this loses its CPU to another worker; zero disables.
@@ -99,6 +103,10 @@ struct Options {
   // RUNNING and released the run-queue mutex, just before it wakes that
   // worker. The worker may already run meanwhile, having seen RUNNING.
   std::function<void()> before_wake_for_testing;
+  // Testing only (leave empty): runs on the thread that creates, joins and
+  // frees workers (not the monitor), before each round of that work,
+  // outside any runtime lock. It may block, as a malloc() there may.
+  std::function<void()> before_chores_for_testing;
   // Receives one-line log messages (backend choice, errors in tasks).
   // Defaults to stderr when empty.
   std::function<void(absl::string_view)> logger;

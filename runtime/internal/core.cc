@@ -198,6 +198,7 @@ absl::Status Core::Start() {
     raw->thread = std::thread([this, raw] { ServerLoop(*raw); });
   }
   lost_scratch_.reserve(options_.max_workers);
+  keeper_ = std::thread([this] { KeeperLoop(); });
   monitor_ = std::thread([this] { MonitorLoop(); });
   return absl::OkStatus();
 }
@@ -290,15 +291,17 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   }
   {
     // No task is left to want a worker: cancel spawns not started yet, so
-    // that no thread (the monitor, or a worker helping it) creates more.
+    // that no thread (the keeper, or a worker helping it) creates more.
     std::lock_guard<std::mutex> lock(mu_);
     pending_spawns_ = 0;
   }
   if (!backend_->cooperative()) {
     // UMCG workers wait inside the kernel until a server runs them, so
-    // they must exit while the servers still run: stop the monitor (no new
-    // workers), then retire every worker through the servers.
+    // they must exit while the servers still run: stop the monitor and
+    // the keeper (no new workers), then retire every worker through the
+    // servers.
     StopMonitor();
+    StopKeeper();
     RetireAllWorkersViaServers();
   }
   std::vector<Server*> wake;
@@ -316,6 +319,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   for (auto& s : servers_) s->thread.join();
   if (backend_->cooperative()) {
     StopMonitor();
+    StopKeeper();
     // A worker still starting may be creating one it claimed earlier; all
     // must have registered before their threads are collected.
     while (true) {
@@ -326,6 +330,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
       absl::SleepFor(absl::Microseconds(100));
     }
     RetireIdleWorkers(/*all=*/true);
+    JoinExitedWorkers(/*wait_all=*/true);  // Workers that never started.
   }
   // Every thread is gone: what the monitor buried and no worker freed.
   EmptyGraveyard();
@@ -642,7 +647,7 @@ void Core::RequestSpawnLocked() {
                          options_.max_workers - total);
   if (n <= 0) return;
   pending_spawns_ += n;
-  KickMonitor();
+  KickKeeper(/*retire=*/false);
 }
 
 // ---------------------------------------------------------------------------
@@ -943,11 +948,11 @@ void Core::CountRegisteredLocked(Worker& w) {
 }
 
 void Core::WorkerStarted(Worker& w) {
-  // In a burst (see RequestSpawnLocked()), help the monitor create the
+  // In a burst (see RequestSpawnLocked()), help the keeper create the
   // rest first: creating threads is most of a burst's cost, and this
   // spreads it over the CPUs. At most one helper per server; still with
-  // the monitor's SCHED_BATCH policy, and not attached yet, so the new
-  // threads start as the monitor's do.
+  // the keeper's SCHED_BATCH policy, and not attached yet, so the new
+  // threads start as the keeper's do.
   {
     std::lock_guard<std::mutex> lock(mu_);
     // The handle pthread_create() returned to our creator; recorded here,
@@ -994,7 +999,7 @@ void Core::WorkerLoop(Worker& w) {
 ABSL_ATTRIBUTE_NOINLINE bool Core::SetUpWorker(Worker& w) {
   pthread_setname_np(pthread_self(), "umcg-worker");
   WorkerStarted(w);
-  // Usually spawned by the monitor, whose SCHED_BATCH it inherited: back
+  // Usually spawned by the keeper, whose SCHED_BATCH it inherited: back
   // to the creator's SCHED_OTHER (always allowed; the nice value is kept).
   if (batch_runtime_threads_) {
     if (absl::Status normal = UseNormalPolicy(pthread_self()); !normal.ok()) {
@@ -1010,7 +1015,7 @@ ABSL_ATTRIBUTE_NOINLINE bool Core::SetUpWorker(Worker& w) {
     Log(absl::StrCat("worker ", w.id, ": ", attached.ToString()));
     if (!backend_->cooperative()) {
       // Not a UMCG worker: it cannot be dispatched. Hand it to the
-      // monitor to join.
+      // keeper to join.
       SetCurrentWorker(nullptr);
       AbandonWorker(w);
       return false;
@@ -1052,7 +1057,7 @@ void Core::AbandonWorker(Worker& w) {
 }
 
 void Core::JoinExitedWorkers(bool wait_all) {
-  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  // Reserved at start-up: no allocation under mu_, none per keeper chore.
   std::vector<std::unique_ptr<Worker>>& done = retired_scratch_;
   done.clear();
   while (true) {
@@ -1071,6 +1076,7 @@ void Core::JoinExitedWorkers(bool wait_all) {
     absl::SleepFor(absl::Microseconds(200));
   }
   for (auto& w : done) pthread_join(w->thread, nullptr);
+  AwaitMonitorPass();
   done.clear();
 }
 
@@ -1196,7 +1202,7 @@ void Core::AwaitDispatchOrTrim(Worker& w) {
 }
 
 void Core::RequestStackTrims() {
-  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  // Reserved at start-up: no allocation under mu_, none per keeper chore.
   std::vector<Worker*>& due = trim_scratch_;
   due.clear();
   {
@@ -1216,8 +1222,8 @@ void Core::RequestStackTrims() {
     }
   }
   // Woken outside mu_ (thousands of them after a fan-in burst). Only the
-  // monitor frees idle workers (RetireIdleWorkers(), or Shutdown() once
-  // the monitor has stopped), so each is still there; one dispatched
+  // keeper frees idle workers (RetireIdleWorkers(), or Shutdown() once
+  // the keeper has stopped), so each is still there; one dispatched
   // meanwhile finds a stale token, which every wait loop tolerates.
   for (Worker* w : due) w->parker.Unpark();
 }
@@ -1495,24 +1501,25 @@ void Core::MonitorLoop() {
       mon_kick_ = false;
     }
     mon_resting_.store(false, std::memory_order_relaxed);
-    SpawnPendingWorkers();
+    // Odd while this pass holds pointers to workers (AwaitMonitorPass()).
+    // seq_cst: a keeper that reads an even count before this increment
+    // unlinked its workers before this pass can find them.
+    mon_pass_.fetch_add(1, std::memory_order_seq_cst);
     if (backend_->cooperative()) {
       WatchRunningWorkers();
       WatchLostWorkers();
     } else {
       WatchTimeSlices();
-      JoinExitedWorkers(/*wait_all=*/false);
     }
+    mon_pass_.fetch_add(1, std::memory_order_release);
     const int64_t now = MonotonicNanos();
     if (now - last_sweep >= 10'000'000) {
       last_sweep = now;
       SweepQueuedTasks();
     }
-    if (trim_stacks_) RequestStackTrims();
-    if (now - last_retire >= 100'000'000) {
-      last_retire = now;
-      RetireIdleWorkers(/*all=*/false);
-    }
+    const bool retire = now - last_retire >= 100'000'000;
+    if (retire) last_retire = now;
+    if (KeeperChoresDue(now, retire)) KickKeeper(retire);
     const uint64_t switches = switches_.load(std::memory_order_relaxed);
     quiet_ticks = switches == seen_switches &&
                           running_.load(std::memory_order_relaxed) == 0
@@ -1569,8 +1576,9 @@ void Core::SpawnPendingWorkers() {
 }
 
 Worker* Core::RunningWorkerOn(const Server& s) const {
-  // Workers are freed only by the monitor (retirement) or after it has
-  // stopped, so the pointer stays valid for the monitor's use.
+  // Workers are freed by the keeper only once the monitor's pass that
+  // read this is over (AwaitMonitorPass()), or after the monitor has
+  // stopped, so the pointer stays valid for the pass.
   Worker* w = s.current.load(std::memory_order_acquire);
   if (w == nullptr ||
       w->state.load(std::memory_order_acquire) != WorkerState::kRunning) {
@@ -1602,13 +1610,32 @@ void Core::WatchRunningWorkers() {
     if (seq != w->mon_seq) {
       w->mon_seq = seq;
       w->mon_sleep_since_ns = 0;
+      w->mon_cpu_base_ns = -1;
     }
     const bool check_block = threshold > 0 && age >= threshold / 2;
-    const bool check_slice = started && slice > 0 && age >= slice;
+    // The slice counts CPU time, not wall time: a worker whose thread the
+    // host or a cgroup quota held off the CPU has not used its slice, and
+    // preempting it anyway parks it wherever it was, inside malloc() say,
+    // with every worker that then needs that lock asleep on its CPU in
+    // turn until the monitor has taken back enough CPUs for it to be run
+    // again (a W5 server under a 0.25-CPU quota took a minute to stop).
+    // Read from the first look on (half a slice at most); all of the
+    // dispatch's age by then counts as used.
+    const bool check_slice = started && slice > 0 && age >= slice / 2;
     if (!check_block && !check_slice) continue;
     absl::StatusOr<ThreadStat> stat =
         ReadThreadStat(w->tid.load(std::memory_order_acquire));
     if (!stat.ok()) continue;
+    const int64_t cpu_ns = static_cast<int64_t>(stat->runtime_ns);
+    if (w->mon_cpu_base_ns < 0) {
+      w->mon_cpu_base_ns = cpu_ns;
+      w->mon_cpu_before_ns = age;
+    }
+    // Without schedstat (runtime_ns 0) the slice falls back to wall time.
+    const bool slice_used =
+        check_slice && age >= slice &&
+        (cpu_ns == 0 ||
+         w->mon_cpu_before_ns + (cpu_ns - w->mon_cpu_base_ns) >= slice);
     if (stat->asleep()) {
       if (w->mon_sleep_since_ns == 0 || stat->runtime_ns != w->mon_runtime_ns) {
         w->mon_sleep_since_ns = now;
@@ -1623,7 +1650,7 @@ void Core::WatchRunningWorkers() {
       }
     } else {
       w->mon_sleep_since_ns = 0;
-      if (check_slice && w->mon_signalled_seq != seq) {
+      if (slice_used && w->mon_signalled_seq != seq) {
         w->mon_signalled_seq = seq;
         backend_->Interrupt(*w);
       }
@@ -1673,6 +1700,71 @@ void Core::WatchTimeSlices() {
       preemptions_.fetch_add(1, std::memory_order_relaxed);
     }
   }
+}
+
+bool Core::KeeperChoresDue(int64_t now, bool retire) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pending_spawns_ > 0 || !retiring_.empty()) return true;
+  if (trim_stacks_ && trim_frontier_ < idle_workers_.size() &&
+      idle_workers_[trim_frontier_]->idle_since_ns <= now - idle_trim_ns_) {
+    return true;
+  }
+  return retire && !idle_workers_.empty() &&
+         workers_.size() > static_cast<size_t>(options_.min_workers) &&
+         idle_workers_.front()->idle_since_ns <=
+             now - ToNanos(options_.worker_idle_timeout);
+}
+
+void Core::KickKeeper(bool retire) {
+  std::lock_guard<std::mutex> lock(keeper_mu_);
+  keeper_kick_ = true;
+  keeper_retire_ = keeper_retire_ || retire;
+  keeper_cv_.notify_one();
+}
+
+void Core::KeeperLoop() {
+  pthread_setname_np(pthread_self(), "umcg-keeper");
+  if (batch_runtime_threads_) {
+    if (absl::Status batch = UseBatchPolicy(pthread_self()); !batch.ok()) {
+      Log(absl::StrCat("keeper: ", batch.ToString()));
+    }
+  }
+  while (true) {
+    bool retire = false;
+    {
+      std::unique_lock<std::mutex> lock(keeper_mu_);
+      keeper_cv_.wait(lock, [this] { return keeper_stop_ || keeper_kick_; });
+      if (keeper_stop_) return;
+      keeper_kick_ = false;
+      retire = std::exchange(keeper_retire_, false);
+    }
+    if (options_.before_chores_for_testing) {
+      options_.before_chores_for_testing();
+    }
+    SpawnPendingWorkers();
+    JoinExitedWorkers(/*wait_all=*/false);
+    if (trim_stacks_) RequestStackTrims();
+    if (retire) RetireIdleWorkers(/*all=*/false);
+  }
+}
+
+void Core::AwaitMonitorPass() const {
+  const uint64_t pass = mon_pass_.load(std::memory_order_seq_cst);
+  if ((pass & 1) == 0) return;
+  // The pass holds no lock and waits for nothing: it ends within a tick.
+  while (mon_pass_.load(std::memory_order_acquire) == pass) {
+    absl::SleepFor(absl::Microseconds(50));
+  }
+}
+
+void Core::StopKeeper() {
+  {
+    std::lock_guard<std::mutex> lock(keeper_mu_);
+    if (keeper_stop_) return;
+    keeper_stop_ = true;
+    keeper_cv_.notify_one();
+  }
+  keeper_.join();
 }
 
 void Core::StopMonitor() {
@@ -1778,9 +1870,9 @@ void Core::SweepQueuedTasks() {
 }
 
 void Core::RetireIdleWorkers(bool all) {
-  // The monitor's (or, with all, Shutdown()'s once the monitor stopped):
+  // The keeper's (or, with all, Shutdown()'s once the keeper stopped):
   // RequestStackTrims() relies on no other thread freeing idle workers.
-  // Reserved at start-up: no allocation under mu_, none per monitor tick.
+  // Reserved at start-up: no allocation under mu_, none per keeper chore.
   std::vector<std::unique_ptr<Worker>>& retired = retired_scratch_;
   retired.clear();
   {
@@ -1821,6 +1913,7 @@ void Core::RetireIdleWorkers(bool all) {
     w->parker.Unpark();
   }
   for (auto& w : retired) pthread_join(w->thread, nullptr);
+  AwaitMonitorPass();
   retired.clear();
 }
 

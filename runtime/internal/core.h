@@ -107,7 +107,7 @@ class Core {
   static void* WorkerMain(void* arg);
   void WorkerLoop(Worker& w);
   // A new worker's steps before its first dispatch; false if it could not
-  // become a worker (then already handed to the monitor to join).
+  // become a worker (then already handed to the keeper to join).
   bool SetUpWorker(Worker& w);
   // A retiring worker's last steps: leaves the CPU and the backend.
   void TearDownWorker(Worker& w);
@@ -118,13 +118,13 @@ class Core {
   // AwaitDispatch(), trimming the stack each time the monitor asks
   // (RequestStackTrims()).
   void AwaitDispatchOrTrim(Worker& w);
-  // Monitor: asks each worker idle for options_.idle_stack_trim_delay
+  // Keeper: asks each worker idle for options_.idle_stack_trim_delay
   // since a task to trim its stack.
   void RequestStackTrims();
   // Gives back the calling worker's stack pages below its stack pointer.
   void TrimStack(Worker& w);
   void LogTrimFailure(const Worker& w, const absl::Status& status);
-  // A worker that cannot be used leaves it to the monitor to join.
+  // A worker that cannot be used leaves it to the keeper to join.
   void AbandonWorker(Worker& w);
   // Joins retired workers that have exited (all of them, with wait_all).
   void JoinExitedWorkers(bool wait_all);
@@ -229,7 +229,22 @@ class Core {
   // spawn pending), infinite if nothing is due, else until an idle
   // worker's trim or retirement is.
   absl::Duration BeginRest();
-  // Creates workers while spawns are pending (the monitor, and during a
+  // Keeper thread: the chores that may take allocator locks (creating,
+  // joining and freeing workers) and idle workers' trims. The monitor
+  // must never wait for such a lock, since only it frees CPUs held by
+  // workers asleep on one (see "Preemption safety" in docs/runtime.md).
+  void KeeperLoop();
+  // Asks the keeper to run its chores, with idle retirement if `retire`
+  // (any thread, mu_ held or not; not from a signal handler).
+  void KickKeeper(bool retire);
+  // Monitor: whether a keeper chore is due at `now` (retirement only if
+  // `retire`).
+  bool KeeperChoresDue(int64_t now, bool retire);
+  // Keeper: returns once the monitor is outside the pass over workers it
+  // was in, if any, so that workers unlinked before the call can be freed.
+  void AwaitMonitorPass() const;
+  void StopKeeper();
+  // Creates workers while spawns are pending (the keeper, and during a
   // burst new workers too, before they register: see WorkerLoop()).
   void SpawnPendingWorkers();
   // A new worker's first step: records its thread's handle, then takes
@@ -262,10 +277,10 @@ class Core {
   // of WatchLostWorkers recounts. While it is 0 the monitor does not walk
   // every worker under mu_ each tick (10,000 of them in a fan-in burst).
   size_t mon_lost_bound_ = 0;
-  // Workers being joined by RetireIdleWorkers / JoinExitedWorkers (monitor,
+  // Workers being joined by RetireIdleWorkers / JoinExitedWorkers (keeper,
   // then Shutdown; never both at once); reserved up front.
   std::vector<std::unique_ptr<Worker>> retired_scratch_;
-  // Workers RequestStackTrims() wakes (monitor only); reserved up front.
+  // Workers RequestStackTrims() wakes (keeper only); reserved up front.
   std::vector<Worker*> trim_scratch_;
   // The worker holding `s`'s CPU if it is kRunning, else nullptr (monitor).
   Worker* RunningWorkerOn(const Server& s) const;
@@ -293,7 +308,7 @@ class Core {
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   // Kernel backend: retired workers until their threads have exited.
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
-  // Workers the monitor is asked to create and has not created yet.
+  // Workers the keeper is asked to create and has not created yet.
   int pending_spawns_ ABSL_GUARDED_BY(mu_) = 0;
   // Workers created whose threads have not registered as idle yet.
   int starting_ ABSL_GUARDED_BY(mu_) = 0;
@@ -344,6 +359,16 @@ class Core {
   std::atomic<bool> mon_resting_{false};
   bool mon_stop_ ABSL_GUARDED_BY(mon_mu_) = false;
   bool mon_kick_ ABSL_GUARDED_BY(mon_mu_) = false;
+  // Odd while the monitor's pass holds pointers to workers; the keeper
+  // frees a worker only once a pass that may have found it has ended.
+  std::atomic<uint64_t> mon_pass_{0};
+
+  std::thread keeper_;
+  std::mutex keeper_mu_;  // Taken under mu_ too (KickKeeper()).
+  std::condition_variable keeper_cv_;
+  bool keeper_stop_ ABSL_GUARDED_BY(keeper_mu_) = false;
+  bool keeper_kick_ ABSL_GUARDED_BY(keeper_mu_) = false;
+  bool keeper_retire_ ABSL_GUARDED_BY(keeper_mu_) = false;
 
   // Metrics.
   std::atomic<int> running_{0};

@@ -100,6 +100,11 @@ struct Worker {
   uint64_t mon_runtime_ns = 0;
   uint64_t mon_signalled_seq = 0;
   int64_t mon_reclaim_signal_ns = 0;
+  // Fallback time slice: the thread's CPU time when the monitor first read
+  // it in this dispatch (-1: not yet), and the dispatch's age then, all of
+  // which counts as used.
+  int64_t mon_cpu_base_ns = -1;
+  int64_t mon_cpu_before_ns = 0;
   // Kernel backend: this thread's struct umcg_task. Never moves (workers
   // are heap-allocated and freed only after the thread has exited).
   UmcgSlot<Worker> umcg;

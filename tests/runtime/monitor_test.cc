@@ -1,15 +1,18 @@
 // The fallback monitor: uninstrumented blocking is detected and the CPU
 // handed to another worker; CPU hogs are preempted at the time slice. And
-// the scheduling policies of the monitor, the servers and the workers; and
-// the monitor rests when there is nothing to watch.
+// the scheduling policies of the monitor, the servers and the workers; the
+// monitor rests when there is nothing to watch, and goes on while worker
+// creation waits on a lock.
 #include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -501,6 +504,72 @@ TEST(MonitorTest, TimeSliceZeroDisablesPreemption) {
   EXPECT_TRUE(other->Wait().ok());
   EXPECT_FALSE(hog_saw_other);
   EXPECT_EQ(s->metrics().preemptions, 0u);
+}
+
+// The monitor takes back CPUs from workers asleep on a lock that a parked
+// (preempted) worker holds, and preempts: it must never wait for such a
+// lock itself. Creating, joining and freeing workers do (malloc's arena
+// locks, in pthread_create() and pthread_join()), so they run on another
+// thread. Here P holds M and runs until it has been preempted twice after
+// S was queued. P's first preemption lets the server pick S, which needs a
+// new worker, and that creation waits for M (before_chores_for_testing,
+// as a malloc() would); only a second preemption lets P release M. When
+// the monitor created workers itself it waited there and P never got its
+// second preemption: how a W5 server once stopped for good (session 22).
+TEST(MonitorTest, WorkerCreationWaitingOnALockDoesNotStopTheMonitor) {
+  Options o = TestOptions(1);
+  o.min_workers = 1;  // P's worker; S needs a new one.
+  o.time_slice = absl::Milliseconds(5);
+  struct Shared {
+    std::mutex m;
+    std::atomic<bool> p_holds{false};
+    std::atomic<bool> armed{false};
+    std::atomic<uint64_t> preemptions_at_arming{0};
+    std::atomic<bool> gave_up{false};
+  };
+  // Shared with the hook, which outlives this frame if the check fails.
+  auto shared = std::make_shared<Shared>();
+  o.before_chores_for_testing = [shared] {
+    if (!shared->p_holds.load()) return;
+    std::lock_guard<std::mutex> wait_for_p(shared->m);
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  Scheduler& sched = *s;
+  auto p = s->Submit([&sched, shared] {
+    std::lock_guard<std::mutex> lock(shared->m);
+    shared->p_holds = true;
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!shared->armed.load() || sched.metrics().preemptions <
+                                        shared->preemptions_at_arming + 2) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        shared->gave_up = true;
+        break;
+      }
+    }
+    shared->p_holds = false;
+  });
+  ASSERT_TRUE(p.ok());
+  std::atomic<bool> s_ran{false};
+  {
+    // Queued while P holds M, before P's next preemption.
+    const absl::Time limit = absl::Now() + kEventually;
+    while (!shared->p_holds.load() && absl::Now() < limit) {
+      absl::SleepFor(absl::Microseconds(100));
+    }
+    ASSERT_TRUE(shared->p_holds.load()) << "P never started";
+    auto task_s = s->Submit([&s_ran] { s_ran = true; });
+    ASSERT_TRUE(task_s.ok());
+    shared->preemptions_at_arming = s->metrics().preemptions;
+    shared->armed = true;
+    ASSERT_TRUE(p->WaitUntil(absl::Now() + kEventually).ok());
+    ASSERT_TRUE(task_s->WaitUntil(absl::Now() + kEventually).ok());
+  }
+  EXPECT_FALSE(shared->gave_up.load())
+      << "P was not preempted twice in 10 s: the monitor waited for M\n"
+      << s->DebugState();
+  EXPECT_TRUE(s_ran.load());
 }
 
 }  // namespace
