@@ -1619,8 +1619,8 @@ void Core::WatchRunningWorkers() {
     // with every worker that then needs that lock asleep on its CPU in
     // turn until the monitor has taken back enough CPUs for it to be run
     // again (a W5 server under a 0.25-CPU quota took a minute to stop).
-    // Read from the first look on (half a slice at most); all of the
-    // dispatch's age by then counts as used.
+    // Read from the first look on (half a slice in at most); the
+    // dispatch's age by then counts as used, up to half a slice.
     const bool check_slice = started && slice > 0 && age >= slice / 2;
     if (!check_block && !check_slice) continue;
     absl::StatusOr<ThreadStat> stat =
@@ -1628,8 +1628,10 @@ void Core::WatchRunningWorkers() {
     if (!stat.ok()) continue;
     const int64_t cpu_ns = static_cast<int64_t>(stat->runtime_ns);
     if (w->mon_cpu_base_ns < 0) {
+      // At most half a slice: a late first look (the monitor itself held
+      // off its CPU) says nothing about the time before it.
       w->mon_cpu_base_ns = cpu_ns;
-      w->mon_cpu_before_ns = age;
+      w->mon_cpu_before_ns = std::min(age, slice / 2);
     }
     // Without schedstat (runtime_ns 0) the slice falls back to wall time.
     const bool slice_used =
@@ -1676,6 +1678,7 @@ Server* Core::DeclareLost(Worker& w, uint64_t seq) {
   }
   running_.fetch_sub(1, std::memory_order_acq_rel);
   detected_.fetch_add(1, std::memory_order_relaxed);
+  w.mon_awake_cpu_ns = -1;
   ++mon_lost_bound_;
   // Written before kRunning was stored (MarkRunning()), which the CAS read.
   return w.server.load(std::memory_order_relaxed);
@@ -1838,12 +1841,27 @@ void Core::WatchLostWorkers() {
   // The reclaimed are queued; a lost worker can still become reclaimed.
   mon_lost_bound_ = lost.size();
   // A lost worker that woke up runs without a CPU until its next runtime
-  // call; interrupt it so it queues for one (bounding the overcommit).
+  // call; interrupt it so it queues for one (bounding the overcommit),
+  // once it has used kReclaimCpuNs of CPU since it was seen awake: it most
+  // likely woke up holding the lock it slept on (malloc's, in W5), and
+  // parked at once it would hold it until a server runs it again, with
+  // every worker dispatched meanwhile asleep on that lock in turn.
+  constexpr int64_t kReclaimCpuNs = 1'000'000;
   const int64_t now = MonotonicNanos();
   for (Worker* w : lost) {
     absl::StatusOr<ThreadStat> stat =
         ReadThreadStat(w->tid.load(std::memory_order_acquire));
-    if (!stat.ok() || stat->asleep()) continue;
+    if (!stat.ok()) continue;
+    if (stat->asleep()) {
+      w->mon_awake_cpu_ns = -1;
+      continue;
+    }
+    const auto cpu_ns = static_cast<int64_t>(stat->runtime_ns);
+    if (w->mon_awake_cpu_ns < 0) {
+      w->mon_awake_cpu_ns = cpu_ns;
+      if (cpu_ns != 0) continue;  // Without schedstat, at once as before.
+    }
+    if (cpu_ns - w->mon_awake_cpu_ns < kReclaimCpuNs && cpu_ns != 0) continue;
     if (now - w->mon_reclaim_signal_ns < 1'000'000) continue;
     w->mon_reclaim_signal_ns = now;
     backend_->Interrupt(*w);

@@ -105,6 +105,9 @@ struct Worker {
   // which counts as used.
   int64_t mon_cpu_base_ns = -1;
   int64_t mon_cpu_before_ns = 0;
+  // Lost worker: its CPU time when the monitor first saw it awake again
+  // (-1: asleep, or not seen since it was lost).
+  int64_t mon_awake_cpu_ns = -1;
   // Kernel backend: this thread's struct umcg_task. Never moves (workers
   // are heap-allocated and freed only after the thread has exited).
   UmcgSlot<Worker> umcg;

@@ -541,8 +541,8 @@ TEST(MonitorTest, WorkerCreationWaitingOnALockDoesNotStopTheMonitor) {
     shared->p_holds = true;
     const auto give_up =
         std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!shared->armed.load() || sched.metrics().preemptions <
-                                        shared->preemptions_at_arming + 2) {
+    while (!shared->armed.load() ||
+           sched.metrics().preemptions < shared->preemptions_at_arming + 2) {
       if (std::chrono::steady_clock::now() >= give_up) {
         shared->gave_up = true;
         break;
@@ -570,6 +570,60 @@ TEST(MonitorTest, WorkerCreationWaitingOnALockDoesNotStopTheMonitor) {
       << "P was not preempted twice in 10 s: the monitor waited for M\n"
       << s->DebugState();
   EXPECT_TRUE(s_ran.load());
+}
+
+// The fallback's time slice counts CPU time: a worker that the kernel
+// keeps off its CPU (here SCHED_IDLE beside a busy thread on the same CPU,
+// as a busy host or a cgroup quota may) has not used its slice, and
+// parking it wherever it stands (inside malloc(), say) would only make
+// others wait. It gets about 4 ms of CPU per 100 ms of the hog (measured
+// natively), under the 20 ms slice even with the 10 ms before the
+// monitor's first look counted; counting wall time, the monitor preempted
+// it at 20 ms.
+TEST(MonitorTest, AWorkerHeldOffItsCpuIsNotPreempted) {
+  if (testing::OnKernelBackend()) {
+    GTEST_SKIP() << "the kernel backend's time slice is wall time";
+  }
+  Options o = TestOptions(1);
+  o.time_slice = absl::Milliseconds(20);
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  std::atomic<bool> set_up{false};
+  auto t = s->Submit([&set_up] {
+    const int cpu = sched_getcpu();
+    cpu_set_t old_mask;
+    if (cpu < 0 || sched_getaffinity(0, sizeof(old_mask), &old_mask) != 0) {
+      return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    std::atomic<bool> hog_done{false};
+    // Created before this thread turns SCHED_IDLE, so it stays normal.
+    std::thread hog([&one, &hog_done] {
+      sched_setaffinity(0, sizeof(one), &one);
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      hog_done = true;
+    });
+    const int old_policy = sched_getscheduler(0);
+    sched_param old_param{};
+    sched_getparam(0, &old_param);
+    sched_param idle{};
+    set_up = sched_setaffinity(0, sizeof(one), &one) == 0 &&
+             sched_setscheduler(0, SCHED_IDLE, &idle) == 0;
+    while (!hog_done.load()) {
+    }
+    sched_setscheduler(0, old_policy, &old_param);
+    sched_setaffinity(0, sizeof(old_mask), &old_mask);
+    hog.join();
+  });
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(t->WaitUntil(absl::Now() + kEventually).ok());
+  ASSERT_TRUE(set_up.load()) << "could not starve the worker";
+  EXPECT_EQ(s->metrics().preemptions, 0u);
 }
 
 }  // namespace
