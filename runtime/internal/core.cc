@@ -302,6 +302,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     // servers.
     StopMonitor();
     StopKeeper();
+    CompleteSweptTasks();
     RetireAllWorkersViaServers();
   }
   std::vector<Server*> wake;
@@ -320,6 +321,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   if (backend_->cooperative()) {
     StopMonitor();
     StopKeeper();
+    CompleteSweptTasks();
     // A worker still starting may be creating one it claimed earlier; all
     // must have registered before their threads are collected.
     while (true) {
@@ -332,7 +334,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     RetireIdleWorkers(/*all=*/true);
     JoinExitedWorkers(/*wait_all=*/true);  // Workers that never started.
   }
-  // Every thread is gone: what the monitor buried and no worker freed.
+  // Every thread is gone: what the keeper buried and no worker freed.
   EmptyGraveyard();
   std::lock_guard<std::mutex> lock(mu_);
   shut_down_ = true;
@@ -987,7 +989,8 @@ void Core::WorkerLoop(Worker& w) {
     }
     if (w.exit.load(std::memory_order_acquire)) break;
     RunTask(w);
-    // Tasks the monitor failed in the queue: freed here, on a worker.
+    // Tasks the keeper failed (swept from the queue): freed here, on a
+    // worker.
     if (graveyard_.load(std::memory_order_relaxed) != nullptr) {
       EmptyGraveyard();
     }
@@ -1707,7 +1710,9 @@ void Core::WatchTimeSlices() {
 
 bool Core::KeeperChoresDue(int64_t now, bool retire) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (pending_spawns_ > 0 || !retiring_.empty()) return true;
+  if (pending_spawns_ > 0 || !retiring_.empty() || swept_ != nullptr) {
+    return true;
+  }
   if (trim_stacks_ && trim_frontier_ < idle_workers_.size() &&
       idle_workers_[trim_frontier_]->idle_since_ns <= now - idle_trim_ns_) {
     return true;
@@ -1744,6 +1749,7 @@ void Core::KeeperLoop() {
     if (options_.before_chores_for_testing) {
       options_.before_chores_for_testing();
     }
+    CompleteSweptTasks();
     SpawnPendingWorkers();
     JoinExitedWorkers(/*wait_all=*/false);
     if (trim_stacks_) RequestStackTrims();
@@ -1869,14 +1875,23 @@ void Core::WatchLostWorkers() {
 }
 
 void Core::SweepQueuedTasks() {
-  TaskState* failed = nullptr;
+  bool swept = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (tasks_head_ == nullptr) return;
     const absl::Time now = RealNow();
-    failed = UnlinkTasksLocked([now](const TaskState& t) {
+    TaskState* failed = UnlinkTasksLocked([now](const TaskState& t) {
       return t.options.cancellation.IsCancelled() || now >= t.options.deadline;
     });
+    // Completed by the keeper: completing wakes the task's waiters under
+    // their event's mutex, which a parked waiter may hold.
+    if (failed != nullptr) {
+      TaskState* tail = failed;
+      while (tail->next != nullptr) tail = tail->next;
+      tail->next = swept_;
+      swept_ = failed;
+      swept = true;
+    }
     // A server that parked because a worker was on its way asks nobody
     // again if that worker's thread could not start: ask for it here.
     if (tasks_head_ != nullptr && idle_workers_.empty() &&
@@ -1884,7 +1899,16 @@ void Core::SweepQueuedTasks() {
       RequestSpawnLocked();
     }
   }
-  FailTaskList(failed, nullptr);
+  if (swept) KickKeeper(/*retire=*/false);
+}
+
+void Core::CompleteSweptTasks() {
+  TaskState* swept = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    swept = std::exchange(swept_, nullptr);
+  }
+  FailTaskList(swept, nullptr);
 }
 
 void Core::RetireIdleWorkers(bool all) {

@@ -202,8 +202,8 @@ class Core {
   template <typename Pred>
   TaskState* UnlinkTasksLocked(Pred pred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails every task of a list built by UnlinkTasksLocked (mu_ not held),
-  // then buries it (BuryTask()): the monitor calls this, and must neither
-  // free nor run a task's destructors (see "Preemption safety").
+  // then buries it (BuryTask()), so that no destructor of a task's runs
+  // on the keeper, which must go on creating workers.
   void FailTaskList(TaskState* head, const absl::Status* forced);
   // Hands a failed task, its captures and its memory to the graveyard,
   // which a worker empties after its next task (any thread; lock-free).
@@ -259,7 +259,11 @@ class Core {
   // Re-queues reclaimed workers and nudges lost ones that woke up. Scans
   // the workers only while mon_lost_bound_ > 0.
   void WatchLostWorkers();
+  // Monitor: moves queued tasks that were cancelled or expired to swept_,
+  // for the keeper to complete.
   void SweepQueuedTasks();
+  // Keeper (and Shutdown() once it stopped): completes the swept tasks.
+  void CompleteSweptTasks();
   void RetireIdleWorkers(bool all);
   // Kernel backend: the `n` oldest idle workers are queued to exit.
   void RetireIdleLocked(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -332,8 +336,11 @@ class Core {
   // Buried tasks (BuryTask()): a lock-free stack through TaskState::next,
   // each holding itself alive through TaskState::self.
   std::atomic<TaskState*> graveyard_{nullptr};
+  // Tasks the monitor's sweep unlinked, for the keeper to complete; linked
+  // through TaskState::next.
+  TaskState* swept_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Errors built once: copies share the message, so returning one
-  // allocates nothing, under mu_ (Submit) or on the monitor (its sweep).
+  // allocates nothing, under mu_ (Submit) or on the keeper (the sweep).
   const absl::Status cancelled_while_queued_ =
       absl::CancelledError("task cancelled before it started");
   const absl::Status expired_while_queued_ =

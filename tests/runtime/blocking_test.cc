@@ -312,11 +312,11 @@ class DestructionProbe {
   Event* destroyed_;
 };
 
-// The monitor's sweep fails a task whose deadline passes, or which is
-// cancelled, in the queue, but must not run its destructors or free it:
-// that could wait on a lock (malloc's) held by a preempted worker, and only
-// the monitor frees CPUs held by workers asleep on it. A worker does it
-// after its next task.
+// The monitor's sweep takes a task whose deadline passes, or which is
+// cancelled, out of the queue, and the keeper fails it, but neither runs
+// its destructors or frees it: that could wait on a lock held by a
+// preempted worker (malloc's, the application's), and the keeper must go
+// on creating workers. A worker does it after its next task.
 TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   Options o = TestOptions(1);
   o.max_workers = 1;

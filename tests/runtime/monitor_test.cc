@@ -572,6 +572,50 @@ TEST(MonitorTest, WorkerCreationWaitingOnALockDoesNotStopTheMonitor) {
   EXPECT_TRUE(s_ran.load());
 }
 
+// The monitor's sweep only unlinks a queued task whose deadline passed;
+// the keeper completes it. Completing takes the task's event mutex, which
+// a parked waiter may hold, and the monitor must never wait for such a
+// lock. Here Q expires behind P, which holds the only CPU: while the
+// keeper is held (before_chores_for_testing) Q stays unfinished, and once
+// the keeper goes on, Q ends with DEADLINE_EXCEEDED. Until session 22 the
+// monitor completed it (within a sweep, every 10 ms).
+TEST(MonitorTest, TheKeeperCompletesATaskSweptFromTheQueue) {
+  Options o = TestOptions(1);
+  o.time_slice = absl::ZeroDuration();
+  o.block_threshold = absl::ZeroDuration();
+  o.min_workers = 1;
+  struct Shared {
+    std::atomic<bool> armed{false};
+    Event keeper_may_go;
+    std::atomic<bool> release_p{false};
+  };
+  // Shared with the hook, which outlives this frame if a check fails.
+  auto shared = std::make_shared<Shared>();
+  o.before_chores_for_testing = [shared] {
+    if (shared->armed.load()) {
+      shared->keeper_may_go.WaitUntil(absl::Now() + absl::Seconds(10));
+    }
+  };
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  shared->armed = true;
+  auto p = s->Submit([shared] { SpinUntil(shared->release_p, kEventually); });
+  ASSERT_TRUE(p.ok());
+  TaskOptions q_options;
+  q_options.deadline = absl::Now() + absl::Milliseconds(20);
+  auto q = s->Submit([] {}, q_options);
+  ASSERT_TRUE(q.ok());
+  // Twenty sweeps.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(q->done()) << "completed while the keeper was held";
+  shared->keeper_may_go.Notify();
+  EXPECT_EQ(q->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(q->done());
+  shared->release_p = true;
+  ASSERT_TRUE(p->WaitUntil(absl::Now() + kEventually).ok());
+}
+
 // The fallback's time slice counts CPU time: a worker that the kernel
 // keeps off its CPU (here SCHED_IDLE beside a busy thread on the same CPU,
 // as a busy host or a cgroup quota may) has not used its slice, and
