@@ -166,9 +166,10 @@ absl::Status Core::Start() {
   const int n =
       options_.servers > 0 ? options_.servers : static_cast<int>(cpus.size());
   if (options_.size_futex_hash) {
-    // Every worker, server and the monitor may sleep on a futex.
+    // Every worker, server, the monitor and the keeper may sleep on a
+    // futex.
     absl::StatusOr<int> buckets =
-        EnsureFutexHashBuckets(options_.max_workers + n + 1);
+        EnsureFutexHashBuckets(options_.max_workers + n + 2);
     if (buckets.ok()) {
       Log(*buckets > 0 ? absl::StrCat("futex hash: ", *buckets, " buckets")
                        : "futex hash: the kernel's global table");
@@ -198,8 +199,10 @@ absl::Status Core::Start() {
     raw->thread = std::thread([this, raw] { ServerLoop(*raw); });
   }
   lost_scratch_.reserve(options_.max_workers);
-  keeper_ = std::thread([this] { KeeperLoop(); });
+  // The monitor first: ~Core() shuts down only if it runs (kicks sent to
+  // the keeper before it starts are kept).
   monitor_ = std::thread([this] { MonitorLoop(); });
+  keeper_ = std::thread([this] { KeeperLoop(); });
   return absl::OkStatus();
 }
 
@@ -404,7 +407,10 @@ void Core::FailTaskList(TaskState* head, const absl::Status* forced) {
   while (head != nullptr) {
     TaskState* next = head->next;
     head->next = nullptr;
-    FailTask(*head, forced != nullptr ? *forced : CheckStillWanted(*head));
+    absl::Status status = forced != nullptr ? *forced : CheckStillWanted(*head);
+    // Swept as expired, but the wall clock has stepped back since.
+    if (status.ok()) status = expired_while_queued_;
+    FailTask(*head, std::move(status));
     BuryTask(head);  // Still owned by head->self.
     head = next;
   }
@@ -1079,7 +1085,7 @@ void Core::JoinExitedWorkers(bool wait_all) {
     absl::SleepFor(absl::Microseconds(200));
   }
   for (auto& w : done) pthread_join(w->thread, nullptr);
-  AwaitMonitorPass();
+  if (!done.empty()) AwaitMonitorPass();
   done.clear();
 }
 
@@ -1757,8 +1763,12 @@ void Core::KeeperLoop() {
   }
 }
 
-void Core::AwaitMonitorPass() const {
-  const uint64_t pass = mon_pass_.load(std::memory_order_seq_cst);
+void Core::AwaitMonitorPass() {
+  // A read-modify-write, not a load: the monitor's next increment reads
+  // from it, so a pass that begins after an even value here sees every
+  // unlinking before this call (a seq_cst load against the monitor's
+  // acquire load of server.current is not enough on paper).
+  const uint64_t pass = mon_pass_.fetch_add(0, std::memory_order_acq_rel);
   if ((pass & 1) == 0) return;
   // The pass holds no lock and waits for nothing: it ends within a tick.
   while (mon_pass_.load(std::memory_order_acquire) == pass) {
@@ -1767,6 +1777,7 @@ void Core::AwaitMonitorPass() const {
 }
 
 void Core::StopKeeper() {
+  if (!keeper_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(keeper_mu_);
     if (keeper_stop_) return;
@@ -1955,7 +1966,7 @@ void Core::RetireIdleWorkers(bool all) {
     w->parker.Unpark();
   }
   for (auto& w : retired) pthread_join(w->thread, nullptr);
-  AwaitMonitorPass();
+  if (!retired.empty()) AwaitMonitorPass();
   retired.clear();
 }
 

@@ -242,7 +242,7 @@ class Core {
   bool KeeperChoresDue(int64_t now, bool retire);
   // Keeper: returns once the monitor is outside the pass over workers it
   // was in, if any, so that workers unlinked before the call can be freed.
-  void AwaitMonitorPass() const;
+  void AwaitMonitorPass();
   void StopKeeper();
   // Creates workers while spawns are pending (the keeper, and during a
   // burst new workers too, before they register: see WorkerLoop()).

@@ -131,8 +131,8 @@ std::string Core::DebugState() const {
     ServerView& v = servers[i];
     v.id = s.id;
     v.tid = s.tid.load(std::memory_order_relaxed);
-    // Racy without mu_; workers are freed only with mu_ held or by the
-    // monitor, so this is a best effort when the mutex is stuck.
+    // Racy without mu_: the keeper frees retired workers after releasing
+    // it, so this is a best effort when the mutex is stuck.
     Worker* cur = s.current.load(std::memory_order_acquire);
     v.current = id_of(cur);
     if (cur != nullptr) {

@@ -3,14 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <system_error>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
@@ -25,21 +22,33 @@ ssize_t ReadSmallFile(const char* path, char* buf, size_t size) {
   return n;
 }
 
+// Built once, so that a failure allocates nothing either (the monitor
+// calls this; open() fails with EMFILE when the process runs out of
+// descriptors). Never destroyed.
+const absl::Status& Unreadable() {
+  static const absl::Status* const status = new absl::Status(
+      absl::NotFoundError("cannot read /proc/self/task/<tid>/stat"));
+  return *status;
+}
+
+const absl::Status& Malformed() {
+  static const absl::Status* const status = new absl::Status(
+      absl::InternalError("malformed /proc/self/task/<tid>/stat"));
+  return *status;
+}
+
 }  // namespace
 
 absl::StatusOr<ThreadStat> ReadThreadStat(pid_t tid) {
   char path[64];
   char buf[512];
   std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-  if (ReadSmallFile(path, buf, sizeof(buf)) <= 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "cannot read ", path, ": ", std::generic_category().message(errno)));
-  }
+  if (ReadSmallFile(path, buf, sizeof(buf)) <= 0) return Unreadable();
   // Format: "tid (comm) S ..."; comm may contain spaces and parens, so the
   // state follows the last ')'.
   const char* paren = std::strrchr(buf, ')');
   if (paren == nullptr || paren[1] != ' ' || paren[2] == '\0') {
-    return absl::InternalError(absl::StrCat("malformed ", path));
+    return Malformed();
   }
   ThreadStat stat;
   stat.state = paren[2];

@@ -17,7 +17,8 @@ struct ThreadStat {
   bool asleep() const { return state == 'S' || state == 'D'; }
 };
 
-// Reads /proc/self/task/<tid>/stat and .../schedstat without allocating.
+// Reads /proc/self/task/<tid>/stat and .../schedstat without allocating,
+// failures included (their statuses carry no detail).
 absl::StatusOr<ThreadStat> ReadThreadStat(pid_t tid);
 
 }  // namespace umcg_rpc::runtime::internal
