@@ -303,9 +303,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
     // they must exit while the servers still run: stop the monitor and
     // the keeper (no new workers), then retire every worker through the
     // servers.
-    StopMonitor();
-    StopKeeper();
-    CompleteSweptTasks();
+    StopMonitorAndKeeper();
     RetireAllWorkersViaServers();
   }
   std::vector<Server*> wake;
@@ -322,9 +320,7 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
   for (Server* s : wake) backend_->UnparkServer(*s);
   for (auto& s : servers_) s->thread.join();
   if (backend_->cooperative()) {
-    StopMonitor();
-    StopKeeper();
-    CompleteSweptTasks();
+    StopMonitorAndKeeper();
     // A worker still starting may be creating one it claimed earlier; all
     // must have registered before their threads are collected.
     while (true) {
@@ -335,7 +331,6 @@ absl::Status Core::Shutdown(ShutdownMode mode) {
       absl::SleepFor(absl::Microseconds(100));
     }
     RetireIdleWorkers(/*all=*/true);
-    JoinExitedWorkers(/*wait_all=*/true);  // Workers that never started.
   }
   // Every thread is gone: what the keeper buried and no worker freed.
   EmptyGraveyard();
@@ -1448,22 +1443,36 @@ absl::Duration Core::BeginRest() {
   }
   // Idle workers wait for their trim, or for retirement above min_workers:
   // wake up when the first of them is due.
-  // (The first worker above the frontier may turn out to be a new one,
-  // with nothing to trim: one wake-up too many.)
-  auto after = [](int64_t since, int64_t delay) {
-    return delay > INT64_MAX - since ? INT64_MAX : since + delay;
-  };
-  int64_t due = INT64_MAX;
-  if (trim_stacks_ && trim_frontier_ < idle_workers_.size()) {
-    due = after(idle_workers_[trim_frontier_]->idle_since_ns, idle_trim_ns_);
-  }
-  if (!idle_workers_.empty() &&
-      workers_.size() > static_cast<size_t>(options_.min_workers)) {
-    due = std::min(due, after(idle_workers_.front()->idle_since_ns,
-                              ToNanos(options_.worker_idle_timeout)));
-  }
+  const int64_t due = std::min(NextTrimDueLocked(), NextRetireDueLocked());
   if (due == INT64_MAX) return absl::InfiniteDuration();
   return absl::Nanoseconds(due - MonotonicNanos());
+}
+
+namespace {
+
+// `since + delay`, saturating at INT64_MAX.
+int64_t After(int64_t since, int64_t delay) {
+  return delay > INT64_MAX - since ? INT64_MAX : since + delay;
+}
+
+}  // namespace
+
+int64_t Core::NextTrimDueLocked() const {
+  // (The first worker above the frontier may turn out to be a new one,
+  // with nothing to trim: one chore too many.)
+  if (!trim_stacks_ || trim_frontier_ >= idle_workers_.size()) {
+    return INT64_MAX;
+  }
+  return After(idle_workers_[trim_frontier_]->idle_since_ns, idle_trim_ns_);
+}
+
+int64_t Core::NextRetireDueLocked() const {
+  if (idle_workers_.empty() ||
+      workers_.size() <= static_cast<size_t>(options_.min_workers)) {
+    return INT64_MAX;
+  }
+  return After(idle_workers_.front()->idle_since_ns,
+               ToNanos(options_.worker_idle_timeout));
 }
 
 void Core::MonitorLoop() {
@@ -1619,7 +1628,7 @@ void Core::WatchRunningWorkers() {
     if (seq != w->mon_seq) {
       w->mon_seq = seq;
       w->mon_sleep_since_ns = 0;
-      w->mon_cpu_base_ns = -1;
+      w->mon_slice_cpu_start_ns = Worker::kNotRead;
     }
     const bool check_block = threshold > 0 && age >= threshold / 2;
     // The slice counts CPU time, not wall time: a worker whose thread the
@@ -1635,18 +1644,16 @@ void Core::WatchRunningWorkers() {
     absl::StatusOr<ThreadStat> stat =
         ReadThreadStat(w->tid.load(std::memory_order_acquire));
     if (!stat.ok()) continue;
-    const int64_t cpu_ns = static_cast<int64_t>(stat->runtime_ns);
-    if (w->mon_cpu_base_ns < 0) {
+    const auto cpu_ns = static_cast<int64_t>(stat->runtime_ns);
+    if (w->mon_slice_cpu_start_ns == Worker::kNotRead) {
       // At most half a slice: a late first look (the monitor itself held
       // off its CPU) says nothing about the time before it.
-      w->mon_cpu_base_ns = cpu_ns;
-      w->mon_cpu_before_ns = std::min(age, slice / 2);
+      w->mon_slice_cpu_start_ns = cpu_ns - std::min(age, slice / 2);
     }
     // Without schedstat (runtime_ns 0) the slice falls back to wall time.
     const bool slice_used =
         check_slice && age >= slice &&
-        (cpu_ns == 0 ||
-         w->mon_cpu_before_ns + (cpu_ns - w->mon_cpu_base_ns) >= slice);
+        (cpu_ns == 0 || cpu_ns - w->mon_slice_cpu_start_ns >= slice);
     if (stat->asleep()) {
       if (w->mon_sleep_since_ns == 0 || stat->runtime_ns != w->mon_runtime_ns) {
         w->mon_sleep_since_ns = now;
@@ -1687,7 +1694,7 @@ Server* Core::DeclareLost(Worker& w, uint64_t seq) {
   }
   running_.fetch_sub(1, std::memory_order_acq_rel);
   detected_.fetch_add(1, std::memory_order_relaxed);
-  w.mon_awake_cpu_ns = -1;
+  w.mon_awake_cpu_ns = Worker::kNotRead;
   ++mon_lost_bound_;
   // Written before kRunning was stored (MarkRunning()), which the CAS read.
   return w.server.load(std::memory_order_relaxed);
@@ -1716,17 +1723,8 @@ void Core::WatchTimeSlices() {
 
 bool Core::KeeperChoresDue(int64_t now, bool retire) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (pending_spawns_ > 0 || !retiring_.empty() || swept_ != nullptr) {
-    return true;
-  }
-  if (trim_stacks_ && trim_frontier_ < idle_workers_.size() &&
-      idle_workers_[trim_frontier_]->idle_since_ns <= now - idle_trim_ns_) {
-    return true;
-  }
-  return retire && !idle_workers_.empty() &&
-         workers_.size() > static_cast<size_t>(options_.min_workers) &&
-         idle_workers_.front()->idle_since_ns <=
-             now - ToNanos(options_.worker_idle_timeout);
+  return pending_spawns_ > 0 || !retiring_.empty() || swept_ != nullptr ||
+         NextTrimDueLocked() <= now || (retire && NextRetireDueLocked() <= now);
 }
 
 void Core::KickKeeper(bool retire) {
@@ -1757,7 +1755,7 @@ void Core::KeeperLoop() {
     }
     CompleteSweptTasks();
     SpawnPendingWorkers();
-    JoinExitedWorkers(/*wait_all=*/false);
+    if (!backend_->cooperative()) JoinExitedWorkers(/*wait_all=*/false);
     if (trim_stacks_) RequestStackTrims();
     if (retire) RetireIdleWorkers(/*all=*/false);
   }
@@ -1785,6 +1783,14 @@ void Core::StopKeeper() {
     keeper_cv_.notify_one();
   }
   keeper_.join();
+}
+
+void Core::StopMonitorAndKeeper() {
+  StopMonitor();
+  StopKeeper();
+  // Shutdown() waited for every task in flight, swept ones included, with
+  // the keeper running: normally none is left.
+  CompleteSweptTasks();
 }
 
 void Core::StopMonitor() {
@@ -1870,11 +1876,11 @@ void Core::WatchLostWorkers() {
         ReadThreadStat(w->tid.load(std::memory_order_acquire));
     if (!stat.ok()) continue;
     if (stat->asleep()) {
-      w->mon_awake_cpu_ns = -1;
+      w->mon_awake_cpu_ns = Worker::kNotRead;
       continue;
     }
     const auto cpu_ns = static_cast<int64_t>(stat->runtime_ns);
-    if (w->mon_awake_cpu_ns < 0) {
+    if (w->mon_awake_cpu_ns == Worker::kNotRead) {
       w->mon_awake_cpu_ns = cpu_ns;
       if (cpu_ns != 0) continue;  // Without schedstat, at once as before.
     }

@@ -229,6 +229,11 @@ class Core {
   // spawn pending), infinite if nothing is due, else until an idle
   // worker's trim or retirement is.
   absl::Duration BeginRest();
+  // When the oldest idle worker not yet asked to trim is due to be, and
+  // when the oldest idle worker above min_workers is due to retire
+  // (MonotonicNanos() time; INT64_MAX: none).
+  int64_t NextTrimDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t NextRetireDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Keeper thread: the chores that may take allocator locks (creating,
   // joining and freeing workers) and idle workers' trims. The monitor
   // must never wait for such a lock, since only it frees CPUs held by
@@ -243,6 +248,8 @@ class Core {
   // Keeper: returns once the monitor is outside the pass over workers it
   // was in, if any, so that workers unlinked before the call can be freed.
   void AwaitMonitorPass();
+  // Shutdown(): stops both, then completes any task still swept.
+  void StopMonitorAndKeeper();
   void StopKeeper();
   // Creates workers while spawns are pending (the keeper, and during a
   // burst new workers too, before they register: see WorkerLoop()).

@@ -100,14 +100,15 @@ struct Worker {
   uint64_t mon_runtime_ns = 0;
   uint64_t mon_signalled_seq = 0;
   int64_t mon_reclaim_signal_ns = 0;
-  // Fallback time slice: the thread's CPU time when the monitor first read
-  // it in this dispatch (-1: not yet), and the dispatch's age then, all of
-  // which counts as used.
-  int64_t mon_cpu_base_ns = -1;
-  int64_t mon_cpu_before_ns = 0;
+  // A CPU time (schedstat) the monitor has not read yet.
+  static constexpr int64_t kNotRead = INT64_MIN;
+  // Fallback time slice: the thread's CPU time at which this dispatch
+  // counts as started (its first reading, less the dispatch's age then,
+  // up to half a slice).
+  int64_t mon_slice_cpu_start_ns = kNotRead;
   // Lost worker: its CPU time when the monitor first saw it awake again
-  // (-1: asleep, or not seen since it was lost).
-  int64_t mon_awake_cpu_ns = -1;
+  // (kNotRead: asleep, or not seen since it was lost).
+  int64_t mon_awake_cpu_ns = kNotRead;
   // Kernel backend: this thread's struct umcg_task. Never moves (workers
   // are heap-allocated and freed only after the thread has exited).
   UmcgSlot<Worker> umcg;

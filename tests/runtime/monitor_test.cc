@@ -37,6 +37,7 @@ namespace {
 using ::umcg_rpc::runtime::testing::AwaitRunnableWorkers;
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::Spin;
 using ::umcg_rpc::runtime::testing::SpinUntil;
 using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::testing::PoliciesOfThreadsNamed;
@@ -554,11 +555,7 @@ TEST(MonitorTest, WorkerCreationWaitingOnALockDoesNotStopTheMonitor) {
   std::atomic<bool> s_ran{false};
   {
     // Queued while P holds M, before P's next preemption.
-    const absl::Time limit = absl::Now() + kEventually;
-    while (!shared->p_holds.load() && absl::Now() < limit) {
-      absl::SleepFor(absl::Microseconds(100));
-    }
-    ASSERT_TRUE(shared->p_holds.load()) << "P never started";
+    ASSERT_TRUE(SpinUntil(shared->p_holds, kEventually)) << "P never started";
     auto task_s = s->Submit([&s_ran] { s_ran = true; });
     ASSERT_TRUE(task_s.ok());
     shared->preemptions_at_arming = s->metrics().preemptions;
@@ -646,10 +643,7 @@ TEST(MonitorTest, AWorkerHeldOffItsCpuIsNotPreempted) {
     // Created before this thread turns SCHED_IDLE, so it stays normal.
     std::thread hog([&one, &hog_done] {
       sched_setaffinity(0, sizeof(one), &one);
-      const auto until =
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
-      while (std::chrono::steady_clock::now() < until) {
-      }
+      Spin(absl::Milliseconds(150));
       hog_done = true;
     });
     const int old_policy = sched_getscheduler(0);
@@ -658,8 +652,7 @@ TEST(MonitorTest, AWorkerHeldOffItsCpuIsNotPreempted) {
     sched_param idle{};
     set_up = sched_setaffinity(0, sizeof(one), &one) == 0 &&
              sched_setscheduler(0, SCHED_IDLE, &idle) == 0;
-    while (!hog_done.load()) {
-    }
+    SpinUntil(hog_done, kEventually);
     sched_setscheduler(0, old_policy, &old_param);
     sched_setaffinity(0, sizeof(old_mask), &old_mask);
     hog.join();
