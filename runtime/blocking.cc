@@ -1,9 +1,13 @@
 #include "runtime/blocking.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
+#include "runtime/internal/clock.h"
 #include "runtime/internal/core.h"
 #include "runtime/internal/current.h"
+#include "runtime/internal/suspension.h"
 
 namespace umcg_rpc::runtime {
 namespace {
@@ -73,14 +77,44 @@ absl::Status SleepUntil(absl::Time wake_time) {
     return absl::OkStatus();
   }
   const absl::Time until = std::min(wake_time, t->options.deadline);
-  BlockingScope scope;
-  if (t->options.cancellation.WaitUntil(until)) {
+  if (WaitForEvent(t->options.cancellation.event(), until)) {
     return absl::CancelledError("sleep interrupted: task cancelled");
   }
   if (until < wake_time) {
     return absl::DeadlineExceededError("task deadline reached during sleep");
   }
   return absl::OkStatus();
+}
+
+bool WaitForEvent(const Event& e, absl::Time deadline) {
+  internal::Worker* w = internal::CurrentWorker();
+  // Inside a scope the CPU is already released: an ordinary wait.
+  if (w == nullptr || tls_scope_depth > 0 || !w->core->cooperative()) {
+    BlockingScope scope;
+    return e.WaitUntil(deadline);
+  }
+  if (e.HasBeenNotified()) return e.WaitUntil(deadline);  // No hand-off.
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return e.WaitUntil(deadline);
+  // On the monotonic clock from here on, as a relative wait would be, and
+  // capped like Event::WaitUntil's.
+  int64_t due = INT64_MAX;
+  if (deadline != absl::InfiniteFuture()) {
+    due = internal::MonotonicNanos() +
+          absl::ToInt64Nanoseconds(std::min(left, absl::Hours(24 * 365)));
+  }
+  const int saved_errno = errno;
+  internal::Suspension s(*w, due);
+  bool notified = true;
+  if (e.AddSuspension(s)) {
+    w->core->Suspend(*w, s);
+    e.RemoveSuspension(s);
+    notified = e.HasBeenNotified();
+  } else {
+    e.WaitUntil(deadline);  // Notified: only syncs with the notifier.
+  }
+  errno = saved_errno;
+  return notified;
 }
 
 absl::Status AwaitNotification(absl::Notification& n, absl::Time deadline) {

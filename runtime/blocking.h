@@ -72,6 +72,14 @@ absl::Status SleepUntil(absl::Time wake_time);
 absl::Status AwaitNotification(absl::Notification& n,
                                absl::Time deadline = absl::InfiniteFuture());
 
+// Waits for `e` until `deadline` without holding a CPU; true if notified.
+// Unlike AwaitEvent it ignores the task's cancellation and deadline (watch
+// them through `e`). On a fallback worker the runtime ends the wait: the
+// thread sleeps until Notify() or the deadline has given it a CPU again,
+// instead of waking first and then queueing for one. Elsewhere it is
+// e.WaitUntil(deadline) in a BlockingScope.
+bool WaitForEvent(const Event& e, absl::Time deadline = absl::InfiniteFuture());
+
 // AwaitNotification for a runtime::Event (preferred: visible to TSan).
 absl::Status AwaitEvent(const Event& e,
                         absl::Time deadline = absl::InfiniteFuture());

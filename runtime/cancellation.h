@@ -26,6 +26,10 @@ class CancellationToken {
   // IsCancelled(). Does not release a worker's CPU (use runtime::Sleep).
   bool WaitUntil(absl::Time deadline) const;
 
+  // Notified on the first Cancel(): for waits on the token among other
+  // things, or without holding a CPU (runtime::WaitForEvent).
+  const Event& event() const { return state_->notification; }
+
  private:
   struct State {
     std::atomic<bool> cancelled{false};

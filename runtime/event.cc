@@ -4,6 +4,8 @@
 #include <chrono>
 
 #include "absl/time/clock.h"
+#include "runtime/internal/core.h"
+#include "runtime/internal/suspension.h"
 
 namespace umcg_rpc::runtime {
 
@@ -12,8 +14,40 @@ void Event::Notify() {
   notified_.store(true, std::memory_order_release);
   // Under mu_: a waiter leaves cv_.wait() only after taking mu_, so it
   // cannot destroy the event (often on its own stack) while this call
-  // still uses the condition variable.
+  // still uses the condition variable. Likewise a suspended waiter
+  // unlists itself under mu_ before it returns, so `s` outlives the
+  // Resume() below (lock order: an event's mu_, then the core's).
   cv_.notify_all();
+  while (internal::Suspension* s = suspended_) {
+    suspended_ = s->next;
+    s->prev = s->next = nullptr;
+    s->listed = false;
+    s->worker->core->Resume(*s);
+  }
+}
+
+bool Event::AddSuspension(internal::Suspension& s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (HasBeenNotified()) return false;
+  s.prev = nullptr;
+  s.next = suspended_;
+  if (suspended_ != nullptr) suspended_->prev = &s;
+  suspended_ = &s;
+  s.listed = true;
+  return true;
+}
+
+void Event::RemoveSuspension(internal::Suspension& s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.listed) return;
+  if (s.prev != nullptr) {
+    s.prev->next = s.next;
+  } else {
+    suspended_ = s.next;
+  }
+  if (s.next != nullptr) s.next->prev = s.prev;
+  s.prev = s.next = nullptr;
+  s.listed = false;
 }
 
 void Event::SyncWithNotifier() const { std::lock_guard<std::mutex> lock(mu_); }
@@ -36,10 +70,13 @@ bool Event::WaitUntil(absl::Time deadline) const {
     Wait();
     return true;
   }
-  // Bounded so the chrono conversion cannot overflow.
-  const absl::Time capped =
-      std::min(deadline, absl::Now() + absl::Hours(24 * 365));
-  const auto until = absl::ToChronoTime(capped);
+  // On the monotonic clock, as a relative wait: a wall-clock step during
+  // the wait is seen when it ends. Bounded so the conversion cannot
+  // overflow.
+  const absl::Duration left =
+      std::min(deadline - absl::Now(), absl::Hours(24 * 365));
+  const auto until =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(left);
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_until(lock, until, [this] { return HasBeenNotified(); });
 }

@@ -12,8 +12,16 @@
 
 namespace umcg_rpc::runtime {
 
+namespace internal {
+struct Suspension;
+}  // namespace internal
+
+class Event;
+bool WaitForEvent(const Event& e, absl::Time deadline);
+
 // Set once, waited on by any number of threads. Waiting does not release a
-// worker's CPU by itself: on a worker use runtime::AwaitEvent.
+// worker's CPU by itself: on a worker use runtime::WaitForEvent or
+// runtime::AwaitEvent.
 class Event {
  public:
   Event() = default;
@@ -37,13 +45,24 @@ class Event {
   bool WaitUntil(absl::Time deadline) const;
 
  private:
+  friend bool WaitForEvent(const Event& e, absl::Time deadline);
+
   // Returns once a Notify() that set the flag has released mu_: a waiter
   // that saw the flag without the lock may then destroy the event.
   void SyncWithNotifier() const;
+  // Lists a suspended worker's wait for Notify() to resume; false (not
+  // listed) if already notified.
+  bool AddSuspension(internal::Suspension& s) const;
+  // Unlists `s` if Notify() has not; once it returns, Notify() no longer
+  // touches `s` or the event.
+  void RemoveSuspension(internal::Suspension& s) const;
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> notified_{false};
+  // Waits suspended in the runtime (WaitForEvent on a fallback worker),
+  // resumed by Notify() instead of woken through cv_; guarded by mu_.
+  mutable internal::Suspension* suspended_ = nullptr;
 };
 
 }  // namespace umcg_rpc::runtime

@@ -185,6 +185,7 @@ absl::Status Core::Start() {
     retiring_.reserve(options_.max_workers);
     retired_scratch_.reserve(options_.max_workers);
     trim_scratch_.reserve(options_.max_workers);
+    timers_.Reserve(options_.max_workers);
     pending_spawns_ = options_.min_workers;
   }
   SpawnPendingWorkers();
@@ -740,6 +741,7 @@ bool Core::ResumedGoesFirstLocked() const {
 
 Worker* Core::PickNextLocked() {
   if (!backend_->cooperative()) DrainKernelLocked();
+  if (!timers_.empty()) ExpireDueTimersLocked();
   // Calls already started first: a worker whose block is over (fallback)
   // runs before any queued task. Otherwise one FIFO over both queues:
   // whichever head has waited longer goes first (a preempted or yielding
@@ -1283,6 +1285,7 @@ void Core::AcknowledgeDispatch(Worker& w) {
 void Core::MarkReleased(Server& s, Worker& w, ReleaseReason reason,
                         Worker* now) {
   s.released.store(&w, std::memory_order_relaxed);
+  s.released_id.store(w.id, std::memory_order_relaxed);
   s.reason.store(reason, std::memory_order_relaxed);
   // seq_cst: the kernel backend's server reads a worker's UMCG state and
   // then current again; the worker's later state store must not pass this.
@@ -1336,6 +1339,110 @@ void Core::ExitBlocking(Worker& w) {
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
   AwaitDispatch(w);
+}
+
+void Core::Suspend(Worker& w, Suspension& s) {
+  EnterBlocking(w);
+  bool ended = false;
+  bool kick = false;
+  {
+    NoPreemptScope no_preempt(&w);
+    std::lock_guard<std::mutex> lock(mu_);
+    ended = s.ended;
+    if (!ended) {
+      s.suspended = true;
+      if (s.due_ns != INT64_MAX) {
+        timers_.Push(s);
+        kick = s.due_ns < mon_wake_at_ns_;
+      }
+    }
+  }
+  if (ended) {
+    // Resumed before we were suspended: queue for a CPU as after any block.
+    ExitBlocking(w);
+    return;
+  }
+  if (kick) KickMonitor();
+  AwaitDispatch(w);
+}
+
+void Core::Resume(Suspension& s) {
+  Worker* direct = nullptr;
+  Server* wake = nullptr;
+  // From a worker: not preempted holding mu_, nor between the dispatch
+  // and its wake-up (that CPU would be held by a sleeping thread).
+  NoPreemptScope no_preempt(OwnWorker());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (s.ended) return;
+    s.ended = true;
+    // Not suspended yet: Suspend() sees `ended` and queues the worker.
+    if (!s.suspended) return;
+    ResumeSuspendedLocked(s, /*may_claim=*/true, &direct, &wake);
+  }
+  if (direct != nullptr) WakeAfterUnlock(*direct);
+  if (wake != nullptr) backend_->UnparkServer(*wake);
+}
+
+void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
+                                 Server** wake) {
+  s.ended = true;
+  s.suspended = false;
+  timers_.Remove(s);
+  // What ExitBlocking() does, on the suspended worker's behalf.
+  Worker& w = *s.worker;
+  blocked_.fetch_sub(1, std::memory_order_relaxed);
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  w.runnable_since_ns = MonotonicNanos();
+  if (Server* idle = may_claim ? ClaimLazyIdleServerLocked() : nullptr) {
+    MarkRunning(*idle, w);
+    w.wakes_due.fetch_add(1, std::memory_order_relaxed);
+    direct_wakes_.fetch_add(1, std::memory_order_relaxed);
+    *direct = &w;
+    return;
+  }
+  w.state.store(WorkerState::kRunnable, std::memory_order_release);
+  w.woken = true;
+  PushResumedLocked(w, /*wake_server=*/false);
+  if (wake != nullptr) *wake = TakeIdleServerLocked();
+}
+
+void Core::ExpireDueTimersLocked() {
+  const int64_t now = MonotonicNanos();
+  while (Suspension* s = timers_.PopDue(now)) {
+    s->timed_out = true;
+    Worker* direct = nullptr;
+    // Queued only: the picking server runs the first, and its caller wakes
+    // an idle server if more are runnable.
+    ResumeSuspendedLocked(*s, /*may_claim=*/false, &direct, /*wake=*/nullptr);
+  }
+}
+
+void Core::ExpireTimers() {
+  while (true) {
+    Worker* direct = nullptr;
+    Server* wake = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Suspension* s = timers_.PopDue(MonotonicNanos());
+      if (s == nullptr) return;
+      s->timed_out = true;
+      ResumeSuspendedLocked(*s, /*may_claim=*/true, &direct, &wake);
+    }
+    if (direct != nullptr) WakeAfterUnlock(*direct);
+    if (wake != nullptr) backend_->UnparkServer(*wake);
+  }
+}
+
+absl::Duration Core::PlanMonitorWake(absl::Duration wait) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = MonotonicNanos();
+  const int64_t due = timers_.NextDue();
+  if (due != INT64_MAX) wait = std::min(wait, absl::Nanoseconds(due - now));
+  mon_wake_at_ns_ = wait == absl::InfiniteDuration()
+                        ? INT64_MAX
+                        : now + absl::ToInt64Nanoseconds(wait);
+  return wait;
 }
 
 void Core::Yield(Worker& w) {
@@ -1506,6 +1613,7 @@ void Core::MonitorLoop() {
     if (quiet_ticks >= kQuietTicksBeforeRest) {
       wait = std::max(tick, BeginRest());
     }
+    if (backend_->cooperative()) wait = PlanMonitorWake(wait);
     {
       std::unique_lock<std::mutex> lock(mon_mu_);
       if (!mon_stop_ && !mon_kick_) {
@@ -1526,6 +1634,7 @@ void Core::MonitorLoop() {
     if (backend_->cooperative()) {
       WatchRunningWorkers();
       WatchLostWorkers();
+      ExpireTimers();
     } else {
       WatchTimeSlices();
     }

@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/internal/backend.h"
 #include "runtime/internal/server.h"
+#include "runtime/internal/suspension.h"
 #include "runtime/internal/task_state.h"
+#include "runtime/internal/timer_heap.h"
 #include "runtime/internal/worker.h"
 #include "runtime/metrics.h"
 #include "runtime/options.h"
@@ -56,6 +58,14 @@ class Core {
   void EnterBlocking(Worker& w);
   // Worker side: queues for a CPU again after the blocking operation.
   void ExitBlocking(Worker& w);
+  // Fallback, worker side, holding a CPU: releases it and sleeps until
+  // Resume(s) or s.due_ns, then returns holding a CPU again. The thread is
+  // woken only once a CPU is its own, where ExitBlocking() would have it
+  // wake first and then queue for one.
+  void Suspend(Worker& w, Suspension& s);
+  // Ends `s` (any thread but a signal handler; mu_ not held): its worker is
+  // queued for a CPU, or started on an idle one. No-op once `s` has ended.
+  void Resume(Suspension& s);
   // Worker side: gives the CPU to the next runnable worker, queues again.
   void Yield(Worker& w);
   // Worker side, from the preemption signal handler.
@@ -174,6 +184,18 @@ class Core {
   void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback: ends the suspended `s`: starts its worker on a lazily idle
+  // server if `may_claim` and one is free (*direct: wake it with
+  // WakeAfterUnlock()), else queues it as resumed (with `wake`, *wake is an
+  // idle server to unpark after releasing mu_, if any).
+  void ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
+                             Server** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback, a server picking: queues the workers whose timers are due.
+  void ExpireDueTimersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback, monitor: resumes the workers whose timers are due.
+  void ExpireTimers();
+  // Monitor: caps `wait` at the next timer and records when it wakes.
+  absl::Duration PlanMonitorWake(absl::Duration wait);
   // Fallback: takes a lazily idle server off the idle list for a worker
   // that stopped blocking or a task just submitted, if nothing else is
   // runnable; else nullptr.
@@ -316,6 +338,12 @@ class Core {
   // RequestStackTrims() has seen idle_workers_[0, trim_frontier_).
   size_t trim_frontier_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Server*> idle_servers_ ABSL_GUARDED_BY(mu_);
+  // Fallback: timers of suspended waits (Suspend()), one per worker at
+  // most, reserved up front.
+  TimerHeap timers_ ABSL_GUARDED_BY(mu_);
+  // When the monitor's current wait ends (MonotonicNanos() time; INT64_MAX:
+  // until kicked): a timer due sooner kicks it (Suspend()).
+  int64_t mon_wake_at_ns_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   // Kernel backend: retired workers until their threads have exited.
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);

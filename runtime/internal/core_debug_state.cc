@@ -100,7 +100,7 @@ std::string Core::DebugState() const {
   listed.reserve(kMaxListedWorkers);
   int64_t by_state[kWorkerStates] = {};
   char backend[128] = {};
-  size_t tasks = 0, idle_workers = 0, workers = 0, retiring = 0;
+  size_t tasks = 0, idle_workers = 0, workers = 0, retiring = 0, timers = 0;
   int resumed = 0, pending_spawns = 0, starting = 0, helpers = 0;
   int64_t oldest_task_ns = -1, oldest_resumed_ns = -1;
   int first_resumed = -1;
@@ -139,7 +139,7 @@ std::string Core::DebugState() const {
       v.current_state = cur->state.load(std::memory_order_relaxed);
     }
     v.reason = s.reason.load(std::memory_order_relaxed);
-    v.released = id_of(s.released.load(std::memory_order_relaxed));
+    v.released = s.released_id.load(std::memory_order_relaxed);
     if (locked) {
       v.idle = s.idle;
       v.lazy_idle = s.lazy_idle;
@@ -157,6 +157,7 @@ std::string Core::DebugState() const {
     idle_workers = idle_workers_.size();
     workers = workers_.size();
     retiring = retiring_.size();
+    timers = timers_.size();
     pending_spawns = pending_spawns_;
     starting = starting_;
     helpers = helpers_;
@@ -214,8 +215,8 @@ std::string Core::DebugState() const {
     absl::StrAppend(&out, " idle workers=", idle_workers, " of ", workers,
                     " retiring=", retiring, " pending_spawns=", pending_spawns,
                     " starting=", starting, " helpers=", helpers,
-                    " accepting=", accepting, " draining=", draining,
-                    " exit=", exit, "\n");
+                    " timers=", timers, " accepting=", accepting,
+                    " draining=", draining, " exit=", exit, "\n");
     absl::StrAppend(&out, "workers by state:");
     for (int i = 0; i < kWorkerStates; ++i) {
       if (by_state[i] > 0) {

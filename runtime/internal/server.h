@@ -33,7 +33,10 @@ struct Server {
   std::atomic<Worker*> current{nullptr};  // Worker holding this CPU.
   std::atomic<ReleaseReason> reason{ReleaseReason::kDone};
   std::atomic<Worker*> released{nullptr};  // Who released it last.
-  bool idle = false;                       // In idle_servers_ (core mutex).
+  // released's id, for DebugState(): on the fallback `released` is never
+  // cleared and may point at a worker since retired and freed.
+  std::atomic<int> released_id{-1};
+  bool idle = false;  // In idle_servers_ (core mutex).
   // Fallback: idle, listed by the worker that left it (HandOff) while this
   // thread still waits in SwitchTo(); a worker that stops blocking may then
   // take the CPU without waking the thread (core mutex).

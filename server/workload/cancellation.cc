@@ -13,9 +13,9 @@ void Cancellation::Cancel(absl::Status reason) {
   if (cancelled_.load(std::memory_order_relaxed)) return;
   reason_ = reason.ok() ? absl::CancelledError("cancelled") : std::move(reason);
   cancelled_.store(true, std::memory_order_release);
-  // Under mu_: the sleeper cannot return, and its call be freed, while
-  // this still uses the condition variable.
-  woken_.notify_all();
+  // Under mu_: the sleeper, woken, takes mu_ before it returns and its
+  // call can be freed.
+  woken_.Notify();
   // Run under mu_ so that ~ScopedCallback() cannot return while the
   // callback still runs: the callback may touch the step's locals.
   if (callback_) callback_();
@@ -27,22 +27,13 @@ absl::Status Cancellation::reason() const {
 }
 
 bool Cancellation::SleepUntil(absl::Time deadline) {
-  // On a runtime worker, give up the CPU while asleep (a no-op elsewhere and
-  // on the kernel backend, which notices the futex wait by itself). The
-  // scope outlives the lock, so the CPU is queued for after mu_ is released.
-  runtime::BlockingScope blocking;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cancelled_.load(std::memory_order_relaxed)) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return true;
-    // Relative, so on the monotonic clock: a wall-clock step during a
-    // wait is seen when that wait ends (it lasts the time left when it
-    // began), not at once. A day at most per wait, so an infinite
-    // deadline converts safely.
-    woken_.wait_for(lock,
-                    absl::ToChronoNanoseconds(std::min(left, absl::Hours(24))));
-  }
-  return false;
+  // Without holding a CPU on a runtime worker; on the fallback backend the
+  // runtime ends the wait, so the thread wakes only once it has a CPU.
+  const bool cancelled = runtime::WaitForEvent(woken_, deadline);
+  // Cancel() may still hold mu_, running the callback after the
+  // notification: our caller may free us once we return.
+  std::lock_guard<std::mutex> lock(mu_);
+  return !cancelled;
 }
 
 Cancellation::ScopedCallback::ScopedCallback(

@@ -4,20 +4,20 @@
 #define UMCG_RPC_SERVER_WORKLOAD_CANCELLATION_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "runtime/event.h"
 
 namespace umcg_rpc::workload {
 
 // Thread-safe. Cancel() may be called any number of times from any thread;
 // the first reason sticks.
 //
-// Built on std::mutex and std::condition_variable, not absl::Mutex: every
+// Built on std::mutex and runtime::Event, not absl::Mutex: every
 // thread that blocks on an absl::Mutex gets a ThreadIdentity (about 500
 // bytes from Abseil's own allocator, kept for the thread's life, and two
 // sigprocmask() calls to make), and every call that sleeps here holds a
@@ -59,7 +59,7 @@ class Cancellation {
 
  private:
   mutable std::mutex mu_;
-  std::condition_variable woken_;  // Notified by Cancel(), under mu_.
+  runtime::Event woken_;  // Notified by Cancel(), under mu_.
   std::atomic<bool> cancelled_{false};
   absl::Status reason_ ABSL_GUARDED_BY(mu_);
   absl::AnyInvocable<void()> callback_ ABSL_GUARDED_BY(mu_);

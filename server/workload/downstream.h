@@ -36,7 +36,7 @@ class DownstreamClient {
   // Calls Run with one sleep step of `sleep_micros` and waits for the
   // answer, or until `deadline` or `cancellation`. The downstream's error
   // comes back with its code and a message naming the downstream. The
-  // caller only waits (inside a runtime::BlockingScope): the answer is
+  // caller only waits (runtime::WaitForEvent): the answer is
   // read by the client's own thread, not by the waiting one.
   absl::Status CallSleep(uint32_t sleep_micros, absl::Time deadline,
                          Cancellation& cancellation);

@@ -16,6 +16,7 @@ namespace {
 
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
+using ::umcg_rpc::runtime::testing::OnKernelBackend;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -91,6 +92,45 @@ TEST(DebugStateTest, NamesTheQueuedTheRunningAndTheBlocked) {
   EXPECT_FALSE(Contains(drained, "with task")) << drained;
   EXPECT_TRUE(Contains(drained, "queued tasks=0 runnable workers=0"))
       << drained;
+}
+
+TEST(DebugStateTest, CountsTheTimersOfSuspendedWaits) {
+  if (OnKernelBackend()) {
+    GTEST_SKIP() << "kernel backend: a timed wait is the kernel's timer";
+  }
+  auto s = MakeScheduler(TestOptions(1));
+  ASSERT_NE(s, nullptr);
+  Event e;
+  auto waiter = s->Submit(
+      [&] { EXPECT_TRUE(WaitForEvent(e, absl::Now() + kEventually)); });
+  ASSERT_TRUE(waiter.ok());
+  std::string state = AwaitState(*s, {"timers=1 "});
+  EXPECT_TRUE(Contains(state, "timers=1 ")) << state;
+  e.Notify();
+  EXPECT_TRUE(waiter->Wait().ok());
+  state = s->DebugState();
+  EXPECT_TRUE(Contains(state, "timers=0 ")) << state;
+}
+
+TEST(DebugStateTest, NamesTheLastReleaserAfterItRetired) {
+  Options o = TestOptions(1);
+  o.worker_idle_timeout = absl::Milliseconds(1);
+  auto s = MakeScheduler(std::move(o));
+  ASSERT_NE(s, nullptr);
+  auto done = s->Submit([] {});
+  ASSERT_TRUE(done.ok());
+  ASSERT_TRUE(done->Wait().ok());
+  // The worker released the CPU when its task ended; now it retires and
+  // is freed while the server still remembers who released it last.
+  const absl::Time give_up = absl::Now() + kEventually;
+  while (s->metrics().workers_retired == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(s->metrics().workers_retired, 1u);
+  // Under ASan, reading the freed worker here was a use after free.
+  const std::string state = s->DebugState();
+  EXPECT_TRUE(Contains(state, "server 0 tid")) << state;
+  EXPECT_TRUE(Contains(state, " by w")) << state;
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+// A fallback worker's wait that the runtime ends (runtime::WaitForEvent):
+// the worker's thread stays asleep until it holds a CPU again.
+#ifndef UMCG_RPC_RUNTIME_INTERNAL_SUSPENSION_H_
+#define UMCG_RPC_RUNTIME_INTERNAL_SUSPENSION_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace umcg_rpc::runtime::internal {
+
+struct Worker;
+
+// One wait, on the waiting worker's stack. Ended once, by whichever comes
+// first: Core::Resume() (the event was notified) or its timer.
+struct Suspension {
+  static constexpr size_t kNotInHeap = SIZE_MAX;
+
+  explicit Suspension(Worker& w, int64_t due) : worker(&w), due_ns(due) {}
+  Suspension(const Suspension&) = delete;
+  Suspension& operator=(const Suspension&) = delete;
+
+  Worker* const worker;
+  // When its timer fires (MonotonicNanos() time); INT64_MAX: no timer.
+  const int64_t due_ns;
+  // The core mutex guards these three and heap_index.
+  bool ended = false;      // Resumed, or due to resume itself (Suspend()).
+  bool suspended = false;  // Its worker sleeps until the core resumes it.
+  bool timed_out = false;  // Ended by its timer.
+  size_t heap_index = kNotInHeap;  // Position in the core's TimerHeap.
+  // The event's list of suspended waiters (the event's mutex).
+  Suspension* prev = nullptr;
+  Suspension* next = nullptr;
+  bool listed = false;
+};
+
+}  // namespace umcg_rpc::runtime::internal
+
+#endif  // UMCG_RPC_RUNTIME_INTERNAL_SUSPENSION_H_
