@@ -108,8 +108,7 @@ bool WaitForEvent(const Event& e, absl::Time deadline) {
   bool notified = true;
   if (e.AddSuspension(s)) {
     w->core->Suspend(*w, s);
-    e.RemoveSuspension(s);
-    notified = e.HasBeenNotified();
+    notified = e.RemoveSuspension(s);
   } else {
     e.WaitUntil(deadline);  // Notified: only syncs with the notifier.
   }

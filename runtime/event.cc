@@ -5,18 +5,24 @@
 
 #include "absl/time/clock.h"
 #include "runtime/internal/core.h"
+#include "runtime/internal/current.h"
 #include "runtime/internal/suspension.h"
 
 namespace umcg_rpc::runtime {
 
 void Event::Notify() {
+  // On a worker, not preempted while holding mu_: a deferred preemption
+  // would run the waiter resumed below on this CPU, only for it to sleep on
+  // mu_ there (RemoveSuspension()).
+  internal::NoPreemptScope no_preempt(internal::CurrentWorker());
   std::lock_guard<std::mutex> lock(mu_);
   notified_.store(true, std::memory_order_release);
   // Under mu_: a waiter leaves cv_.wait() only after taking mu_, so it
   // cannot destroy the event (often on its own stack) while this call
   // still uses the condition variable. Likewise a suspended waiter
   // unlists itself under mu_ before it returns, so `s` outlives the
-  // Resume() below (lock order: an event's mu_, then the core's).
+  // Resume() below, and so does the waiter's scheduler (lock order: an
+  // event's mu_, then the scheduler's).
   cv_.notify_all();
   while (internal::Suspension* s = suspended_) {
     suspended_ = s->next;
@@ -37,17 +43,20 @@ bool Event::AddSuspension(internal::Suspension& s) const {
   return true;
 }
 
-void Event::RemoveSuspension(internal::Suspension& s) const {
+bool Event::RemoveSuspension(internal::Suspension& s) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!s.listed) return;
-  if (s.prev != nullptr) {
-    s.prev->next = s.next;
-  } else {
-    suspended_ = s.next;
+  if (s.listed) {
+    if (s.prev != nullptr) {
+      s.prev->next = s.next;
+    } else {
+      suspended_ = s.next;
+    }
+    if (s.next != nullptr) s.next->prev = s.prev;
+    s.prev = s.next = nullptr;
+    s.listed = false;
   }
-  if (s.next != nullptr) s.next->prev = s.prev;
-  s.prev = s.next = nullptr;
-  s.listed = false;
+  // Read under mu_: a Notify() that set it has finished with the event.
+  return HasBeenNotified();
 }
 
 void Event::SyncWithNotifier() const { std::lock_guard<std::mutex> lock(mu_); }

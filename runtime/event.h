@@ -53,9 +53,9 @@ class Event {
   // Lists a suspended worker's wait for Notify() to resume; false (not
   // listed) if already notified.
   bool AddSuspension(internal::Suspension& s) const;
-  // Unlists `s` if Notify() has not; once it returns, Notify() no longer
-  // touches `s` or the event.
-  void RemoveSuspension(internal::Suspension& s) const;
+  // Unlists `s` if Notify() has not; returns HasBeenNotified(). Once it
+  // returns, Notify() no longer touches `s`, nor the event if notified.
+  bool RemoveSuspension(internal::Suspension& s) const;
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

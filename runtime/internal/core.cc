@@ -1354,6 +1354,9 @@ void Core::Suspend(Worker& w, Suspension& s) {
       if (s.due_ns != INT64_MAX) {
         timers_.Push(s);
         kick = s.due_ns < mon_wake_at_ns_;
+        // One kick per planned wake-up: later timers due before it but
+        // after this one wait for the pass this kick starts.
+        if (kick) mon_wake_at_ns_ = s.due_ns;
       }
     }
   }
@@ -1410,7 +1413,6 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
 void Core::ExpireDueTimersLocked() {
   const int64_t now = MonotonicNanos();
   while (Suspension* s = timers_.PopDue(now)) {
-    s->timed_out = true;
     Worker* direct = nullptr;
     // Queued only: the picking server runs the first, and its caller wakes
     // an idle server if more are runnable.
@@ -1426,7 +1428,6 @@ void Core::ExpireTimers() {
       std::lock_guard<std::mutex> lock(mu_);
       Suspension* s = timers_.PopDue(MonotonicNanos());
       if (s == nullptr) return;
-      s->timed_out = true;
       ResumeSuspendedLocked(*s, /*may_claim=*/true, &direct, &wake);
     }
     if (direct != nullptr) WakeAfterUnlock(*direct);

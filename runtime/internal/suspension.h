@@ -22,10 +22,9 @@ struct Suspension {
   Worker* const worker;
   // When its timer fires (MonotonicNanos() time); INT64_MAX: no timer.
   const int64_t due_ns;
-  // The core mutex guards these three and heap_index.
+  // The core mutex guards these two and heap_index.
   bool ended = false;      // Resumed, or due to resume itself (Suspend()).
   bool suspended = false;  // Its worker sleeps until the core resumes it.
-  bool timed_out = false;  // Ended by its timer.
   size_t heap_index = kNotInHeap;  // Position in the core's TimerHeap.
   // The event's list of suspended waiters (the event's mutex).
   Suspension* prev = nullptr;

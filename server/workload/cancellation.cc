@@ -13,12 +13,12 @@ void Cancellation::Cancel(absl::Status reason) {
   if (cancelled_.load(std::memory_order_relaxed)) return;
   reason_ = reason.ok() ? absl::CancelledError("cancelled") : std::move(reason);
   cancelled_.store(true, std::memory_order_release);
-  // Under mu_: the sleeper, woken, takes mu_ before it returns and its
-  // call can be freed.
-  woken_.Notify();
   // Run under mu_ so that ~ScopedCallback() cannot return while the
   // callback still runs: the callback may touch the step's locals.
   if (callback_) callback_();
+  // Last, and under mu_: the sleeper, woken, takes mu_ before it returns
+  // and its call can be freed.
+  woken_.Notify();
 }
 
 absl::Status Cancellation::reason() const {
@@ -29,11 +29,15 @@ absl::Status Cancellation::reason() const {
 bool Cancellation::SleepUntil(absl::Time deadline) {
   // Without holding a CPU on a runtime worker; on the fallback backend the
   // runtime ends the wait, so the thread wakes only once it has a CPU.
-  const bool cancelled = runtime::WaitForEvent(woken_, deadline);
-  // Cancel() may still hold mu_, running the callback after the
-  // notification: our caller may free us once we return.
-  std::lock_guard<std::mutex> lock(mu_);
-  return !cancelled;
+  runtime::WaitForEvent(woken_, deadline);
+  // Cancel() may still hold mu_: our caller may free us once we return.
+  // Waited for off the CPU, as the sleep was.
+  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    runtime::BlockingScope blocking;
+    lock.lock();
+  }
+  return !cancelled_.load(std::memory_order_relaxed);
 }
 
 Cancellation::ScopedCallback::ScopedCallback(
