@@ -23,18 +23,23 @@ SpinResult SpinCpu(absl::Duration cpu_time,
   // A xorshift-multiply chain: each step depends on the last, so the
   // compiler can neither drop nor vectorise it.
   uint64_t x = 0x9e3779b97f4a7c15ULL;
-  while (ThreadCpuTime() < end) {
-    if (should_stop()) {
-      result.stopped_early = true;
-      break;
-    }
-    for (int i = 0; i < kIterationsPerCheck; ++i) {
-      x ^= x >> 12;
-      x ^= x << 25;
-      x ^= x >> 27;
-      x *= 0x2545f4914f6cdd1dULL;
-    }
-    result.iterations += kIterationsPerCheck;
+  // At least one batch for a positive time: a thread's CPU clock can jump
+  // past `end` between two reads (an interrupt charged to it; seen under
+  // QEMU's emulation, where a 2 ms spin reported no work at all).
+  if (cpu_time > absl::ZeroDuration()) {
+    do {
+      if (should_stop()) {
+        result.stopped_early = true;
+        break;
+      }
+      for (int i = 0; i < kIterationsPerCheck; ++i) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x *= 0x2545f4914f6cdd1dULL;
+      }
+      result.iterations += kIterationsPerCheck;
+    } while (ThreadCpuTime() < end);
   }
   result.digest = x;
   return result;

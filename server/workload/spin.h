@@ -18,7 +18,8 @@ struct SpinResult {
 
 // Runs a hash loop until the calling thread has consumed `cpu_time` of CPU
 // (CLOCK_THREAD_CPUTIME_ID, so time spent descheduled does not count), or
-// until `should_stop()`, polled about every microsecond, returns true.
+// until `should_stop()`, polled about every microsecond, returns true. A
+// positive `cpu_time` runs at least one batch of the loop unless stopped.
 SpinResult SpinCpu(absl::Duration cpu_time,
                    absl::FunctionRef<bool()> should_stop);
 
