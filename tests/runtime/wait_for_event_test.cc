@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/random/random.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -22,20 +23,27 @@ using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
-TEST(WaitForEventTest, TheCpuServesAnotherTaskWhileOneWaits) {
-  // One CPU: the notifying task runs only if the waiter gave it up.
+// On one CPU, submits a task that runs `wait` (a wait for `e`) and then one
+// that notifies `e`, which can run only if the waiter gave the CPU up;
+// returns what `wait` returned.
+bool WaitThenNotifyOnOneCpu(Event& e, absl::AnyInvocable<bool()> wait) {
   auto s = MakeScheduler(TestOptions(1));
-  ASSERT_NE(s, nullptr);
-  Event e;
+  if (s == nullptr) return false;
   std::atomic<bool> notified{false};
-  auto waiter = s->Submit([&] { notified.store(WaitForEvent(e)); });
-  ASSERT_TRUE(waiter.ok());
+  auto waiter = s->Submit([&] { notified.store(wait()); });
+  EXPECT_TRUE(waiter.ok());
   auto notifier = s->Submit([&] { e.Notify(); });
-  ASSERT_TRUE(notifier.ok());
+  EXPECT_TRUE(notifier.ok());
+  if (!waiter.ok() || !notifier.ok()) return false;
   EXPECT_TRUE(waiter->Wait().ok());
   EXPECT_TRUE(notifier->Wait().ok());
-  EXPECT_TRUE(notified.load());
   EXPECT_LE(s->metrics().max_running_observed, 1);
+  return notified.load();
+}
+
+TEST(WaitForEventTest, TheCpuServesAnotherTaskWhileOneWaits) {
+  Event e;
+  EXPECT_TRUE(WaitThenNotifyOnOneCpu(e, [&e] { return WaitForEvent(e); }));
 }
 
 TEST(WaitForEventTest, ANotificationFromAnotherThreadEndsTheWait) {
@@ -94,20 +102,11 @@ TEST(WaitForEventTest, AnEventNotifiedBeforehandOrAPastDeadlineDoesNotWait) {
 }
 
 TEST(WaitForEventTest, InsideABlockingScopeItIsAnOrdinaryWait) {
-  auto s = MakeScheduler(TestOptions(1));
-  ASSERT_NE(s, nullptr);
   Event e;
-  std::atomic<bool> notified{false};
-  auto waiter = s->Submit([&] {
+  EXPECT_TRUE(WaitThenNotifyOnOneCpu(e, [&e] {
     BlockingScope scope;
-    notified.store(WaitForEvent(e));
-  });
-  ASSERT_TRUE(waiter.ok());
-  auto notifier = s->Submit([&] { e.Notify(); });
-  ASSERT_TRUE(notifier.ok());
-  EXPECT_TRUE(waiter->Wait().ok());
-  EXPECT_TRUE(notifier->Wait().ok());
-  EXPECT_TRUE(notified.load());
+    return WaitForEvent(e);
+  }));
 }
 
 TEST(WaitForEventTest, OffAWorkerItIsAPlainWait) {
