@@ -1353,10 +1353,11 @@ void Core::Suspend(Worker& w, Suspension& s) {
       s.suspended = true;
       if (s.due_ns != INT64_MAX) {
         timers_.Push(s);
-        kick = s.due_ns < mon_wake_at_ns_;
+        PublishNextTimerLocked();
+        kick = s.due_ns < mon_wake_at_ns_.load(std::memory_order_seq_cst);
         // One kick per planned wake-up: later timers due before it but
         // after this one wait for the pass this kick starts.
-        if (kick) mon_wake_at_ns_ = s.due_ns;
+        if (kick) mon_wake_at_ns_.store(s.due_ns, std::memory_order_relaxed);
       }
     }
   }
@@ -1392,6 +1393,7 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
   s.ended = true;
   s.suspended = false;
   timers_.Remove(s);
+  PublishNextTimerLocked();
   // What ExitBlocking() does, on the suspended worker's behalf.
   Worker& w = *s.worker;
   blocked_.fetch_sub(1, std::memory_order_relaxed);
@@ -1421,7 +1423,8 @@ void Core::ExpireDueTimersLocked() {
 }
 
 void Core::ExpireTimers() {
-  while (true) {
+  while (next_timer_due_ns_.load(std::memory_order_relaxed) <=
+         MonotonicNanos()) {
     Worker* direct = nullptr;
     Server* wake = nullptr;
     {
@@ -1435,14 +1438,23 @@ void Core::ExpireTimers() {
   }
 }
 
+void Core::PublishNextTimerLocked() {
+  next_timer_due_ns_.store(timers_.NextDue(), std::memory_order_seq_cst);
+}
+
 absl::Duration Core::PlanMonitorWake(absl::Duration wait) {
-  std::lock_guard<std::mutex> lock(mu_);
+  // Without mu_: this runs every tick, and the monitor, a SCHED_BATCH
+  // thread, must hold the queue mutex as little as it can.
   const int64_t now = MonotonicNanos();
-  const int64_t due = timers_.NextDue();
-  if (due != INT64_MAX) wait = std::min(wait, absl::Nanoseconds(due - now));
-  mon_wake_at_ns_ = wait == absl::InfiniteDuration()
+  int64_t wake_at = wait == absl::InfiniteDuration()
                         ? INT64_MAX
                         : now + absl::ToInt64Nanoseconds(wait);
+  mon_wake_at_ns_.store(wake_at, std::memory_order_seq_cst);
+  const int64_t due = next_timer_due_ns_.load(std::memory_order_seq_cst);
+  if (due < wake_at) {
+    wait = absl::Nanoseconds(due - now);
+    mon_wake_at_ns_.store(due, std::memory_order_relaxed);
+  }
   return wait;
 }
 

@@ -196,6 +196,8 @@ class Core {
   void ExpireTimers();
   // Monitor: caps `wait` at the next timer and records when it wakes.
   absl::Duration PlanMonitorWake(absl::Duration wait);
+  // Stores timers_.NextDue() for the monitor (after each heap change).
+  void PublishNextTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fallback: takes a lazily idle server off the idle list for a worker
   // that stopped blocking or a task just submitted, if nothing else is
   // runnable; else nullptr.
@@ -341,9 +343,14 @@ class Core {
   // Fallback: timers of suspended waits (Suspend()), one per worker at
   // most, reserved up front.
   TimerHeap timers_ ABSL_GUARDED_BY(mu_);
+  // timers_.NextDue(), stored under mu_ whenever the heap changes, so that
+  // the monitor looks at the timers without taking mu_ when none is due.
+  std::atomic<int64_t> next_timer_due_ns_{INT64_MAX};
   // When the monitor's current wait ends (MonotonicNanos() time; INT64_MAX:
-  // until kicked): a timer due sooner kicks it (Suspend()).
-  int64_t mon_wake_at_ns_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
+  // until kicked): a timer due sooner kicks it (Suspend()). seq_cst with
+  // next_timer_due_ns_: either the monitor sees a new timer or its pusher
+  // sees the planned wake-up.
+  std::atomic<int64_t> mon_wake_at_ns_{INT64_MAX};
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   // Kernel backend: retired workers until their threads have exited.
   std::vector<std::unique_ptr<Worker>> retiring_ ABSL_GUARDED_BY(mu_);
