@@ -110,7 +110,7 @@ bool WaitForEvent(const Event& e, absl::Time deadline) {
     w->core->Suspend(*w, s);
     notified = e.RemoveSuspension(s);
   } else {
-    e.WaitUntil(deadline);  // Notified: only syncs with the notifier.
+    e.SyncWithNotifier();  // Notified before we could list ourselves.
   }
   errno = saved_errno;
   return notified;

@@ -1314,31 +1314,38 @@ void Core::EnterBlocking(Worker& w) {
 }
 
 void Core::ExitBlocking(Worker& w) {
-  blocked_.fetch_sub(1, std::memory_order_relaxed);
-  wakes_.fetch_add(1, std::memory_order_relaxed);
-  w.runnable_since_ns = MonotonicNanos();
   Server* wake = nullptr;
   {
     // Once the claim below makes us kRunning, a preemption must wait until
     // mu_ is released: the handler would park us holding it.
     NoPreemptScope no_preempt(&w);
     std::lock_guard<std::mutex> lock(mu_);
-    if (Server* s = ClaimLazyIdleServerLocked()) {
-      // A CPU whose thread still waits in SwitchTo(): take it and carry
-      // on, instead of waking that thread only for it to wake us (two
-      // context switches and two futex calls less per block).
-      MarkRunning(*s, w);
+    if (EndBlockLocked(w, /*may_claim=*/true, &wake) != nullptr) {
       AcknowledgeDispatch(w);
-      direct_wakes_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    w.state.store(WorkerState::kRunnable, std::memory_order_release);
-    w.woken = true;
-    PushResumedLocked(w, /*wake_server=*/false);
-    wake = TakeIdleServerLocked();
   }
   if (wake != nullptr) backend_->UnparkServer(*wake);
   AwaitDispatch(w);
+}
+
+Server* Core::EndBlockLocked(Worker& w, bool may_claim, Server** wake) {
+  blocked_.fetch_sub(1, std::memory_order_relaxed);
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  w.runnable_since_ns = MonotonicNanos();
+  if (Server* s = may_claim ? ClaimLazyIdleServerLocked() : nullptr) {
+    // A CPU whose thread still waits in SwitchTo(): take it, instead of
+    // waking that thread only for it to wake `w` (two context switches and
+    // two futex calls less per block).
+    MarkRunning(*s, w);
+    direct_wakes_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+  w.state.store(WorkerState::kRunnable, std::memory_order_release);
+  w.woken = true;
+  PushResumedLocked(w, /*wake_server=*/false);
+  if (wake != nullptr) *wake = TakeIdleServerLocked();
+  return nullptr;
 }
 
 void Core::Suspend(Worker& w, Suspension& s) {
@@ -1396,26 +1403,16 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
   PublishNextTimerLocked();
   // What ExitBlocking() does, on the suspended worker's behalf.
   Worker& w = *s.worker;
-  blocked_.fetch_sub(1, std::memory_order_relaxed);
-  wakes_.fetch_add(1, std::memory_order_relaxed);
-  w.runnable_since_ns = MonotonicNanos();
-  if (Server* idle = may_claim ? ClaimLazyIdleServerLocked() : nullptr) {
-    MarkRunning(*idle, w);
+  if (EndBlockLocked(w, may_claim, wake) != nullptr) {
     w.wakes_due.fetch_add(1, std::memory_order_relaxed);
-    direct_wakes_.fetch_add(1, std::memory_order_relaxed);
     *direct = &w;
-    return;
   }
-  w.state.store(WorkerState::kRunnable, std::memory_order_release);
-  w.woken = true;
-  PushResumedLocked(w, /*wake_server=*/false);
-  if (wake != nullptr) *wake = TakeIdleServerLocked();
 }
 
 void Core::ExpireDueTimersLocked() {
   const int64_t now = MonotonicNanos();
   while (Suspension* s = timers_.PopDue(now)) {
-    Worker* direct = nullptr;
+    Worker* direct = nullptr;  // Stays null: nothing is claimed.
     // Queued only: the picking server runs the first, and its caller wakes
     // an idle server if more are runnable.
     ResumeSuspendedLocked(*s, /*may_claim=*/false, &direct, /*wake=*/nullptr);

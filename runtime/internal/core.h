@@ -184,6 +184,12 @@ class Core {
   void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fallback: `w`'s block is over: starts it on a lazily idle server if
+  // `may_claim` and one is free (returned; `w` is then RUNNING there), else
+  // queues it as resumed (with `wake`, *wake is an idle server to unpark
+  // after releasing mu_, if any) and returns nullptr.
+  Server* EndBlockLocked(Worker& w, bool may_claim, Server** wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fallback: ends the suspended `s`: starts its worker on a lazily idle
   // server if `may_claim` and one is free (*direct: wake it with
   // WakeAfterUnlock()), else queues it as resumed (with `wake`, *wake is an
