@@ -1,18 +1,133 @@
 #include "runtime/blocking.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "runtime/internal/clock.h"
 #include "runtime/internal/core.h"
 #include "runtime/internal/current.h"
+#include "runtime/internal/event_waiter.h"
 #include "runtime/internal/suspension.h"
 
 namespace umcg_rpc::runtime {
 namespace {
 
 thread_local int tls_scope_depth = 0;
+
+// Resumes a suspended fallback worker when an event it waits on is
+// notified.
+class SuspensionWaker final : public internal::EventWaiter {
+ public:
+  explicit SuspensionWaker(internal::Suspension& s) : s_(s) {}
+  void Notified() override { s_.worker->core->Resume(s_); }
+
+ private:
+  internal::Suspension& s_;
+};
+
+// Passes a notification on to the one event its waiter sleeps on.
+class Relay final : public internal::EventWaiter {
+ public:
+  explicit Relay(Event& to) : to_(to) {}
+  void Notified() override { to_.Notify(); }
+
+ private:
+  Event& to_;
+};
+
+// Bit i set if events[i] has been notified; a notified event is synced with
+// its notifier (Event::Wait), so the caller may destroy it.
+template <size_t N>
+uint32_t NotifiedMask(const std::array<const Event*, N>& events) {
+  uint32_t mask = 0;
+  uint32_t bit = 1;
+  for (const Event* e : events) {
+    if (e->HasBeenNotified()) {
+      e->Wait();  // Returns at once; no Notify() uses `e` after it.
+      mask |= bit;
+    }
+    bit <<= 1;
+  }
+  return mask;
+}
+
+// Waits without holding a CPU until one of `events` is notified or
+// `deadline`. Returns NotifiedMask(events) (0: the deadline ended the
+// wait). On a fallback worker outside a scope the runtime ends the wait
+// (Core::Suspend), so the thread wakes only with a CPU of its own;
+// elsewhere the thread sleeps on one event, to which the others relay.
+template <size_t N>
+uint32_t WaitForAny(const std::array<const Event*, N>& events,
+                    absl::Time deadline) {
+  static_assert(N >= 1 && N <= 32);  // One bit each in the result.
+  // Already over: no listing, no hand-off.
+  if (const uint32_t mask = NotifiedMask(events); mask != 0) return mask;
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return NotifiedMask(events);
+
+  internal::Worker* w = internal::CurrentWorker();
+  const bool suspend =
+      w != nullptr && tls_scope_depth == 0 && w->core->cooperative();
+  if (!suspend && N == 1) {
+    BlockingScope scope;
+    events[0]->WaitUntil(deadline);
+    return NotifiedMask(events);
+  }
+  const int saved_errno = errno;
+  std::optional<internal::Suspension> s;
+  if (suspend) {
+    // On the monotonic clock from here on, as a relative wait would be, and
+    // capped like Event::WaitUntil's.
+    int64_t due = INT64_MAX;
+    if (deadline != absl::InfiniteFuture()) {
+      due = internal::MonotonicNanos() +
+            absl::ToInt64Nanoseconds(std::min(left, absl::Hours(24 * 365)));
+    }
+    s.emplace(*w, due);
+  }
+  Event relayed;
+  std::array<std::optional<SuspensionWaker>, N> wakers;
+  std::array<std::optional<Relay>, N> relays;
+  // Destroyed (unlisted) before the waiters and `s` above.
+  std::array<std::optional<internal::EventListing>, N> listings;
+  bool all_listed = true;
+  size_t i = 0;
+  for (const Event* e : events) {
+    internal::EventWaiter& waiter =
+        suspend ? static_cast<internal::EventWaiter&>(wakers[i].emplace(*s))
+                : relays[i].emplace(relayed);
+    if (!listings[i++].emplace(*e, waiter).listed()) {
+      all_listed = false;  // Notified meanwhile: no need to wait.
+      break;
+    }
+  }
+  if (all_listed) {
+    if (suspend) {
+      w->core->Suspend(*w, *s);
+    } else {
+      BlockingScope scope;
+      relayed.WaitUntil(deadline);
+    }
+  }
+  // Once unlisted, no Notify() uses the waiters, nor a notified event.
+  uint32_t mask = 0;
+  for (size_t k = 0; k < N; ++k) {
+    bool notified = false;
+    if (k < i) {
+      notified = listings[k]->Unlist();
+    } else if (events[k]->HasBeenNotified()) {
+      events[k]->Wait();  // Returns at once, once its notifier is done.
+      notified = true;
+    }
+    if (notified) mask |= uint32_t{1} << k;
+  }
+  errno = saved_errno;
+  return mask;
+}
 
 }  // namespace
 
@@ -87,33 +202,7 @@ absl::Status SleepUntil(absl::Time wake_time) {
 }
 
 bool WaitForEvent(const Event& e, absl::Time deadline) {
-  internal::Worker* w = internal::CurrentWorker();
-  // Inside a scope the CPU is already released: an ordinary wait.
-  if (w == nullptr || tls_scope_depth > 0 || !w->core->cooperative()) {
-    BlockingScope scope;
-    return e.WaitUntil(deadline);
-  }
-  if (e.HasBeenNotified()) return e.WaitUntil(deadline);  // No hand-off.
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return e.WaitUntil(deadline);
-  // On the monotonic clock from here on, as a relative wait would be, and
-  // capped like Event::WaitUntil's.
-  int64_t due = INT64_MAX;
-  if (deadline != absl::InfiniteFuture()) {
-    due = internal::MonotonicNanos() +
-          absl::ToInt64Nanoseconds(std::min(left, absl::Hours(24 * 365)));
-  }
-  const int saved_errno = errno;
-  internal::Suspension s(*w, due);
-  bool notified = true;
-  if (e.AddSuspension(s)) {
-    w->core->Suspend(*w, s);
-    notified = e.RemoveSuspension(s);
-  } else {
-    e.SyncWithNotifier();  // Notified before we could list ourselves.
-  }
-  errno = saved_errno;
-  return notified;
+  return WaitForAny(std::array{&e}, deadline) != 0;
 }
 
 absl::Status AwaitNotification(absl::Notification& n, absl::Time deadline) {
@@ -130,16 +219,15 @@ absl::Status AwaitNotification(absl::Notification& n, absl::Time deadline) {
 }
 
 absl::Status AwaitEvent(const Event& e, absl::Time deadline) {
+  internal::TaskState* t = internal::CurrentTask();
   const absl::Time until = std::min(deadline, CurrentDeadline());
-  BlockingScope scope;
-  while (true) {
-    const absl::Time slice = std::min(until, absl::Now() + kCancelPollInterval);
-    if (e.WaitUntil(slice)) return absl::OkStatus();
-    if (IsCancelled()) return absl::CancelledError("task cancelled");
-    if (absl::Now() >= until) {
-      return absl::DeadlineExceededError("wait for event timed out");
-    }
-  }
+  const uint32_t ended =
+      t == nullptr
+          ? WaitForAny(std::array{&e}, until)
+          : WaitForAny(std::array{&e, &t->options.cancellation.event()}, until);
+  if (ended & 1) return absl::OkStatus();
+  if (ended != 0) return absl::CancelledError("task cancelled");
+  return absl::DeadlineExceededError("wait for event timed out");
 }
 
 }  // namespace umcg_rpc::runtime

@@ -68,7 +68,8 @@ absl::Status SleepUntil(absl::Time wake_time);
 
 // Waits for `n` without holding a CPU, until `deadline` or the task's
 // deadline (DEADLINE_EXCEEDED) or its cancellation (CANCELLED, noticed
-// within kCancelPollInterval).
+// within kCancelPollInterval: an absl::Notification cannot tell the runtime
+// when it is notified, so the wait wakes to look). Prefer AwaitEvent.
 absl::Status AwaitNotification(absl::Notification& n,
                                absl::Time deadline = absl::InfiniteFuture());
 
@@ -80,12 +81,15 @@ absl::Status AwaitNotification(absl::Notification& n,
 // e.WaitUntil(deadline) in a BlockingScope.
 bool WaitForEvent(const Event& e, absl::Time deadline = absl::InfiniteFuture());
 
-// AwaitNotification for a runtime::Event (preferred: visible to TSan).
+// Waits for `e` without holding a CPU: OK once notified, else
+// DEADLINE_EXCEEDED at `deadline` or the task's deadline, or CANCELLED when
+// the task is cancelled. Nothing polls: the notification, the cancellation
+// or a timer ends the wait (on a fallback worker, as in WaitForEvent).
 absl::Status AwaitEvent(const Event& e,
                         absl::Time deadline = absl::InfiniteFuture());
 
-// How often waits that cannot observe the cancellation token directly
-// re-check it.
+// How often AwaitNotification and AwaitFuture, which cannot be told of the
+// task's cancellation, wake to check it.
 inline constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(5);
 
 // Waits for `f` to become ready, like AwaitNotification (then f.get() does

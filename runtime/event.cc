@@ -6,57 +6,31 @@
 #include "absl/time/clock.h"
 #include "runtime/internal/core.h"
 #include "runtime/internal/current.h"
-#include "runtime/internal/suspension.h"
+#include "runtime/internal/event_waiter.h"
 
 namespace umcg_rpc::runtime {
 
 void Event::Notify() {
   // On a worker, not preempted while holding mu_: a deferred preemption
-  // would run the waiter resumed below on this CPU, only for it to sleep on
-  // mu_ there (RemoveSuspension()).
+  // would run a waiter resumed below on this CPU, only for it to sleep on
+  // mu_ there (EventListing::Unlist()).
   internal::NoPreemptScope no_preempt(internal::CurrentWorker());
   std::lock_guard<std::mutex> lock(mu_);
   notified_.store(true, std::memory_order_release);
   // Under mu_: a waiter leaves cv_.wait() only after taking mu_, so it
   // cannot destroy the event (often on its own stack) while this call
-  // still uses the condition variable. Likewise a suspended waiter
-  // unlists itself under mu_ before it returns, so `s` outlives the
-  // Resume() below, and so does the waiter's scheduler (lock order: an
-  // event's mu_, then the scheduler's).
+  // still uses the condition variable. Likewise a listed waiter unlists
+  // itself under mu_ before it returns, so it outlives the Notified() call
+  // below, and so does whatever that call touches (a suspended worker's
+  // scheduler; lock order: an event's mu_, then the scheduler's).
   cv_.notify_all();
-  while (internal::Suspension* s = suspended_) {
-    suspended_ = s->next;
-    s->prev = s->next = nullptr;
-    s->listed = false;
-    s->worker->core->Resume(*s);
+  while (internal::EventWaiter* w = waiters_) {
+    waiters_ = w->next_;
+    if (waiters_ != nullptr) waiters_->prev_ = nullptr;
+    w->prev_ = w->next_ = nullptr;
+    w->listed_ = false;
+    w->Notified();
   }
-}
-
-bool Event::AddSuspension(internal::Suspension& s) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (HasBeenNotified()) return false;
-  s.prev = nullptr;
-  s.next = suspended_;
-  if (suspended_ != nullptr) suspended_->prev = &s;
-  suspended_ = &s;
-  s.listed = true;
-  return true;
-}
-
-bool Event::RemoveSuspension(internal::Suspension& s) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (s.listed) {
-    if (s.prev != nullptr) {
-      s.prev->next = s.next;
-    } else {
-      suspended_ = s.next;
-    }
-    if (s.next != nullptr) s.next->prev = s.prev;
-    s.prev = s.next = nullptr;
-    s.listed = false;
-  }
-  // Read under mu_: a Notify() that set it has finished with the event.
-  return HasBeenNotified();
 }
 
 void Event::SyncWithNotifier() const { std::lock_guard<std::mutex> lock(mu_); }

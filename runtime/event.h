@@ -13,11 +13,9 @@
 namespace umcg_rpc::runtime {
 
 namespace internal {
-struct Suspension;
+class EventListing;
+class EventWaiter;
 }  // namespace internal
-
-class Event;
-bool WaitForEvent(const Event& e, absl::Time deadline);
 
 // Set once, waited on by any number of threads. Waiting does not release a
 // worker's CPU by itself: on a worker use runtime::WaitForEvent or
@@ -45,24 +43,19 @@ class Event {
   bool WaitUntil(absl::Time deadline) const;
 
  private:
-  friend bool WaitForEvent(const Event& e, absl::Time deadline);
+  friend class internal::EventListing;
 
   // Returns once a Notify() that set the flag has released mu_: a waiter
   // that saw the flag without the lock may then destroy the event.
   void SyncWithNotifier() const;
-  // Lists a suspended worker's wait for Notify() to resume; false (not
-  // listed) if already notified.
-  bool AddSuspension(internal::Suspension& s) const;
-  // Unlists `s` if Notify() has not; returns HasBeenNotified(). Once it
-  // returns, Notify() no longer touches `s`, nor the event if notified.
-  bool RemoveSuspension(internal::Suspension& s) const;
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::atomic<bool> notified_{false};
-  // Waits suspended in the runtime (WaitForEvent on a fallback worker),
-  // resumed by Notify() instead of woken through cv_; guarded by mu_.
-  mutable internal::Suspension* suspended_ = nullptr;
+  // Waits that Notify() ends by calling them rather than through cv_ (a
+  // worker suspended in the runtime, a wait on several events), listed by
+  // internal::EventListing; guarded by mu_.
+  mutable internal::EventWaiter* waiters_ = nullptr;
 };
 
 }  // namespace umcg_rpc::runtime

@@ -11,7 +11,8 @@ namespace umcg_rpc::runtime::internal {
 struct Worker;
 
 // One wait, on the waiting worker's stack. Ended once, by whichever comes
-// first: Core::Resume() (the event was notified) or its timer.
+// first: Core::Resume() (an event it waits on was notified; later calls do
+// nothing) or its timer.
 struct Suspension {
   static constexpr size_t kNotInHeap = SIZE_MAX;
 
@@ -26,10 +27,6 @@ struct Suspension {
   bool ended = false;      // Resumed, or due to resume itself (Suspend()).
   bool suspended = false;  // Its worker sleeps until the core resumes it.
   size_t heap_index = kNotInHeap;  // Position in the core's TimerHeap.
-  // The event's list of suspended waiters (the event's mutex).
-  Suspension* prev = nullptr;
-  Suspension* next = nullptr;
-  bool listed = false;
 };
 
 }  // namespace umcg_rpc::runtime::internal
