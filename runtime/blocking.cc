@@ -11,6 +11,7 @@
 #include "runtime/internal/core.h"
 #include "runtime/internal/current.h"
 #include "runtime/internal/event_waiter.h"
+#include "runtime/internal/parker.h"
 #include "runtime/internal/suspension.h"
 
 namespace umcg_rpc::runtime {
@@ -29,14 +30,16 @@ class SuspensionWaker final : public internal::EventWaiter {
   internal::Suspension& s_;
 };
 
-// Passes a notification on to the one event its waiter sleeps on.
+// Wakes the thread that waits on several events. A futex, not an Event:
+// Notified() runs under the notified event's mutex, inside the notifier's
+// NoPreemptScope, where it must not wait for a lock the waiter may hold.
 class Relay final : public internal::EventWaiter {
  public:
-  explicit Relay(Event& to) : to_(to) {}
-  void Notified() override { to_.Notify(); }
+  explicit Relay(internal::Parker& to) : to_(to) {}
+  void Notified() override { to_.Unpark(); }
 
  private:
-  Event& to_;
+  internal::Parker& to_;
 };
 
 // Bit i set if events[i] has been notified; a notified event is synced with
@@ -59,7 +62,8 @@ uint32_t NotifiedMask(const std::array<const Event*, N>& events) {
 // `deadline`. Returns NotifiedMask(events) (0: the deadline ended the
 // wait). On a fallback worker outside a scope the runtime ends the wait
 // (Core::Suspend), so the thread wakes only with a CPU of its own;
-// elsewhere the thread sleeps on one event, to which the others relay.
+// elsewhere the thread sleeps on a parker that every event's listing
+// unparks.
 template <size_t N>
 uint32_t WaitForAny(const std::array<const Event*, N>& events,
                     absl::Time deadline) {
@@ -69,27 +73,28 @@ uint32_t WaitForAny(const std::array<const Event*, N>& events,
   const absl::Duration left = deadline - absl::Now();
   if (left <= absl::ZeroDuration()) return NotifiedMask(events);
 
+  const int saved_errno = errno;
   internal::Worker* w = internal::CurrentWorker();
   const bool suspend =
       w != nullptr && tls_scope_depth == 0 && w->core->cooperative();
   if (!suspend && N == 1) {
-    BlockingScope scope;
-    events[0]->WaitUntil(deadline);
+    {
+      BlockingScope scope;
+      events[0]->WaitUntil(deadline);
+    }
+    errno = saved_errno;
     return NotifiedMask(events);
   }
-  const int saved_errno = errno;
-  std::optional<internal::Suspension> s;
-  if (suspend) {
-    // On the monotonic clock from here on, as a relative wait would be, and
-    // capped like Event::WaitUntil's.
-    int64_t due = INT64_MAX;
-    if (deadline != absl::InfiniteFuture()) {
-      due = internal::MonotonicNanos() +
-            absl::ToInt64Nanoseconds(std::min(left, absl::Hours(24 * 365)));
-    }
-    s.emplace(*w, due);
+  // On the monotonic clock from here on, as a relative wait would be, and
+  // capped like Event::WaitUntil's.
+  int64_t due = INT64_MAX;
+  if (deadline != absl::InfiniteFuture()) {
+    due = internal::MonotonicNanos() +
+          absl::ToInt64Nanoseconds(std::min(left, absl::Hours(24 * 365)));
   }
-  Event relayed;
+  std::optional<internal::Suspension> s;
+  if (suspend) s.emplace(*w, due);
+  internal::Parker relayed;
   std::array<std::optional<SuspensionWaker>, N> wakers;
   std::array<std::optional<Relay>, N> relays;
   // Destroyed (unlisted) before the waiters and `s` above.
@@ -105,12 +110,18 @@ uint32_t WaitForAny(const std::array<const Event*, N>& events,
       break;
     }
   }
-  if (all_listed) {
+  // Notified while the others were being listed: no need to wait (nor to
+  // hand the CPU over and queue for it again).
+  if (all_listed && NotifiedMask(events) == 0) {
     if (suspend) {
       w->core->Suspend(*w, *s);
     } else {
       BlockingScope scope;
-      relayed.WaitUntil(deadline);
+      if (due == INT64_MAX) {
+        relayed.Park();
+      } else {
+        relayed.ParkUntil(due);
+      }
     }
   }
   // Once unlisted, no Notify() uses the waiters, nor a notified event.

@@ -11,11 +11,13 @@
 namespace umcg_rpc::runtime {
 
 void Event::Notify() {
-  // On a worker, not preempted while holding mu_: a deferred preemption
-  // would run a waiter resumed below on this CPU, only for it to sleep on
-  // mu_ there (EventListing::Unlist()).
+  // mu_ first: waiting for it (its holder may be a preempted worker) is an
+  // ordinary block, which the kernel backend reports only outside a
+  // NoPreemptScope (UMCG_TF_LOCKED). Then, on a worker, not preempted while
+  // holding mu_: a deferred preemption would run a waiter resumed below on
+  // this CPU, only for it to sleep on mu_ there (EventListing::Unlist()).
+  std::unique_lock<std::mutex> lock(mu_);
   internal::NoPreemptScope no_preempt(internal::CurrentWorker());
-  std::lock_guard<std::mutex> lock(mu_);
   notified_.store(true, std::memory_order_release);
   // Under mu_: a waiter leaves cv_.wait() only after taking mu_, so it
   // cannot destroy the event (often on its own stack) while this call
@@ -31,6 +33,8 @@ void Event::Notify() {
     w->listed_ = false;
     w->Notified();
   }
+  // Before the scope ends, where a deferred preemption may yield the CPU.
+  lock.unlock();
 }
 
 void Event::SyncWithNotifier() const { std::lock_guard<std::mutex> lock(mu_); }

@@ -20,8 +20,8 @@ class EventWaiter {
   virtual ~EventWaiter() = default;
 
   // Called once per listing, by the notifying thread, under the event's
-  // mutex: must not wait, and may take only locks ordered after an
-  // event's mutex (the core's; a relay event's own mutex).
+  // mutex and (on a worker) inside a NoPreemptScope: must not wait, and
+  // may take only the core's mutex, which no preempted worker holds.
   virtual void Notified() = 0;
 
  private:

@@ -2,9 +2,12 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
+
+#include "runtime/internal/clock.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
@@ -26,6 +29,33 @@ void Parker::Park() {
                                        std::memory_order_relaxed)) {
       return;
     }
+  }
+}
+
+bool Parker::ParkUntil(int64_t deadline_ns) {
+  if (state_.fetch_sub(1, std::memory_order_acquire) == 1) return true;
+  const timespec until = {.tv_sec = deadline_ns / 1000000000,
+                          .tv_nsec = deadline_ns % 1000000000};
+  while (true) {
+    // Absolute CLOCK_MONOTONIC timeout (FUTEX_WAIT_BITSET; FUTEX_WAKE
+    // matches any bitset).
+    syscall(SYS_futex, Word(&state_), FUTEX_WAIT_BITSET_PRIVATE, -1, &until,
+            nullptr, FUTEX_BITSET_MATCH_ANY);
+    int32_t expected = 1;
+    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      return true;
+    }
+    if (MonotonicNanos() < deadline_ns) continue;
+    // Timed out: back to empty, unless a token came meanwhile (then the
+    // state is 1 and this thread is the only one to take it).
+    expected = -1;
+    if (state_.compare_exchange_strong(expected, 0, std::memory_order_acquire,
+                                       std::memory_order_acquire)) {
+      return false;
+    }
+    state_.store(0, std::memory_order_relaxed);  // Read 1 (acquire): take it.
+    return true;
   }
 }
 

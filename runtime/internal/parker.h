@@ -13,6 +13,9 @@ class Parker {
  public:
   // Consumes the token, sleeping until one is available.
   void Park();
+  // Park() until `deadline_ns` (a MonotonicNanos() time) at the latest;
+  // false if it returned without a token.
+  bool ParkUntil(int64_t deadline_ns);
   // Makes a token available (idempotent) and wakes the parked thread.
   void Unpark();
   // The raw state below, for stall reports only (racy by nature).

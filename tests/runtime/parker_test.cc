@@ -1,4 +1,5 @@
-// Parker: tokens are not lost and a token wakes a sleeping parker.
+// Parker: tokens are not lost, a token wakes a sleeping parker, and a
+// timed park ends at its deadline.
 #include "runtime/internal/parker.h"
 
 #include <chrono>
@@ -6,6 +7,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "runtime/internal/clock.h"
 
 namespace umcg_rpc::runtime::internal {
 namespace {
@@ -34,6 +36,32 @@ TEST(ParkerTest, PingPongDeliversEveryToken) {
   }
   t.join();
   EXPECT_EQ(value, 10000);
+}
+
+TEST(ParkerTest, ParkUntilTimesOutWithoutAToken) {
+  Parker p;
+  const int64_t start = MonotonicNanos();
+  EXPECT_FALSE(p.ParkUntil(start + 20'000'000));
+  EXPECT_GE(MonotonicNanos(), start + 20'000'000);
+  // The timed-out wait left the parker empty, not asleep: a token still
+  // works both ways.
+  p.Unpark();
+  EXPECT_TRUE(p.ParkUntil(MonotonicNanos() + 1'000'000'000));
+  EXPECT_FALSE(p.ParkUntil(MonotonicNanos()));
+}
+
+TEST(ParkerTest, ParkUntilReturnsWithATokenFromAnotherThread) {
+  Parker p;
+  int value = 0;  // Ordered by the token (TSan checks this).
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    value = 7;
+    p.Unpark();
+  });
+  // Generous: the token ends the wait long before.
+  EXPECT_TRUE(p.ParkUntil(MonotonicNanos() + 60'000'000'000));
+  EXPECT_EQ(value, 7);
+  t.join();
 }
 
 }  // namespace
