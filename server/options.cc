@@ -91,7 +91,8 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                  "Address to serve on; port 0 picks a free port")
       ->type_name("HOST:PORT");
   app.add_option("--cq-threads", options.cq_threads,
-                 "Completion-queue threads; 0 = one per CPU")
+                 "Completion-queue threads; 0 = one per CPU in epoll mode, "
+                 "half the CPUs (at least one) in the other modes")
       ->check(CLI::Range(0, 1024));
   app.add_option("--cq-policy", options.cq_policy,
                  "Completion-queue threads' scheduling: auto|normal|batch "

@@ -40,6 +40,16 @@ int UsableCpus() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// Completion-queue threads when --cq-threads is 0. In epoll mode handlers
+// run on them: one per CPU. In the other modes they only read requests,
+// hand them on and write replies: half the CPUs, at least one, since each
+// extra thread polling gRPC's shared poller costs hand-offs of the poller
+// between them (docs/server.md, "How many completion-queue threads").
+int DefaultCqThreads(ServerMode mode) {
+  const int cpus = UsableCpus();
+  return mode == ServerMode::kEpoll ? cpus : std::max(1, cpus / 2);
+}
+
 std::string TempDir() {
   // Read once at start-up, before any thread exists.
   const char* dir = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
@@ -154,8 +164,9 @@ absl::Status RunServer(const ServerOptions& options) {
   }
   WorkloadHandlers handlers(*std::move(data_file), std::move(downstream));
 
-  const int cq_threads =
-      options.cq_threads > 0 ? options.cq_threads : UsableCpus();
+  const int cq_threads = options.cq_threads > 0
+                             ? options.cq_threads
+                             : DefaultCqThreads(options.mode);
   std::unique_ptr<runtime::Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
   int handler_threads = 0;

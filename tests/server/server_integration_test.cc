@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <future>
 #include <string>
@@ -545,8 +546,36 @@ TEST(ServerStartupTest, QueueThreadsAreBatchByDefaultInUmcgModeOnly) {
   for (const Case& c : cases) {
     auto server = StartServer(c.args);
     ASSERT_NE(server, nullptr);
-    EXPECT_THAT(PoliciesOfThreadsNamed(server->pid(), "grpc-cq"),
-                ::testing::ElementsAre(c.policy, c.policy))
+    const std::vector<int> policies =
+        PoliciesOfThreadsNamed(server->pid(), "grpc-cq");
+    EXPECT_THAT(policies, ::testing::Not(::testing::IsEmpty()));
+    EXPECT_THAT(policies, ::testing::Each(c.policy))
+        << absl::StrJoin(c.args, " ");
+  }
+}
+
+TEST(ServerStartupTest, QueueThreadsDefaultToOnePerCpuOnlyInEpollMode) {
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cpus = CPU_COUNT(&set);
+  struct Case {
+    std::vector<std::string> args;
+    size_t threads;
+  };
+  const std::vector<Case> cases = {
+      {{"--mode=epoll"}, static_cast<size_t>(cpus)},
+      {{"--mode=umcg"}, static_cast<size_t>(std::max(1, cpus / 2))},
+      {{"--mode=threadpool"}, static_cast<size_t>(std::max(1, cpus / 2))},
+      {{"--mode=umcg", "--cq-threads=3"}, 3},
+  };
+  for (const Case& c : cases) {
+    auto server = StartServer(c.args);
+    ASSERT_NE(server, nullptr);
+    EXPECT_EQ(PoliciesOfThreadsNamed(server->pid(), "grpc-cq").size(),
+              c.threads)
+        << absl::StrJoin(c.args, " ");
+    EXPECT_THAT(server->Log(),
+                HasSubstr(absl::StrCat("cq_threads=", c.threads, " ")))
         << absl::StrJoin(c.args, " ");
   }
 }
