@@ -19,8 +19,7 @@ namespace {
 
 thread_local int tls_scope_depth = 0;
 
-// Resumes a suspended fallback worker when an event it waits on is
-// notified.
+// Resumes a suspended worker when an event it waits on is notified.
 class SuspensionWaker final : public internal::EventWaiter {
  public:
   explicit SuspensionWaker(internal::Suspension& s) : s_(s) {}
@@ -60,7 +59,7 @@ uint32_t NotifiedMask(const std::array<const Event*, N>& events) {
 
 // Waits without holding a CPU until one of `events` is notified or
 // `deadline`. Returns NotifiedMask(events) (0: the deadline ended the
-// wait). On a fallback worker outside a scope the runtime ends the wait
+// wait). On a worker outside a scope the runtime ends the wait
 // (Core::Suspend), so the thread wakes only with a CPU of its own;
 // elsewhere the thread sleeps on a parker that every event's listing
 // unparks.
@@ -75,8 +74,7 @@ uint32_t WaitForAny(const std::array<const Event*, N>& events,
 
   const int saved_errno = errno;
   internal::Worker* w = internal::CurrentWorker();
-  const bool suspend =
-      w != nullptr && tls_scope_depth == 0 && w->core->cooperative();
+  const bool suspend = w != nullptr && tls_scope_depth == 0;
   if (!suspend && N == 1) {
     {
       BlockingScope scope;

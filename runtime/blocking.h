@@ -75,16 +75,16 @@ absl::Status AwaitNotification(absl::Notification& n,
 
 // Waits for `e` until `deadline` without holding a CPU; true if notified.
 // Unlike AwaitEvent it ignores the task's cancellation and deadline (watch
-// them through `e`). On a fallback worker the runtime ends the wait: the
-// thread sleeps until Notify() or the deadline has given it a CPU again,
-// instead of waking first and then queueing for one. Elsewhere it is
-// e.WaitUntil(deadline) in a BlockingScope.
+// them through `e`). On a worker (either backend, outside a BlockingScope)
+// the runtime ends the wait: the thread sleeps until Notify() or the
+// deadline has given it a CPU again, instead of waking first and then
+// queueing for one. Elsewhere it is e.WaitUntil(deadline).
 bool WaitForEvent(const Event& e, absl::Time deadline = absl::InfiniteFuture());
 
 // Waits for `e` without holding a CPU: OK once notified, else
 // DEADLINE_EXCEEDED at `deadline` or the task's deadline, or CANCELLED when
 // the task is cancelled. Nothing polls: the notification, the cancellation
-// or a timer ends the wait (on a fallback worker, as in WaitForEvent).
+// or a timer ends the wait (on a worker, as in WaitForEvent).
 absl::Status AwaitEvent(const Event& e,
                         absl::Time deadline = absl::InfiniteFuture());
 

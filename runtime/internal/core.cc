@@ -622,6 +622,18 @@ void Core::OnReleasedLocked(Server& s) {
       return;
     case ReleaseReason::kExit:
       return;
+    case ReleaseReason::kSuspended: {
+      // `w` is inside umcg_wait() now: from here on whoever ends its wait
+      // may queue it; if that already happened, we queue it.
+      Suspension& wait = *w->suspension;
+      if (wait.ended) {
+        w->suspension = nullptr;
+        EndBlockLocked(*w, /*may_claim=*/false, /*wake=*/nullptr);
+      } else {
+        wait.off_cpu = true;
+      }
+      return;
+    }
     default:
       CheckInvariant(false, "kernel backend: unexpected release reason");
   }
@@ -1348,7 +1360,22 @@ Server* Core::EndBlockLocked(Worker& w, bool may_claim, Server** wake) {
   return nullptr;
 }
 
+bool Core::ArmTimerLocked(Suspension& s) {
+  if (s.due_ns == INT64_MAX) return false;
+  timers_.Push(s);
+  PublishNextTimerLocked();
+  const bool kick = s.due_ns < mon_wake_at_ns_.load(std::memory_order_seq_cst);
+  // One kick per planned wake-up: later timers due before it but after
+  // this one wait for the pass this kick starts.
+  if (kick) mon_wake_at_ns_.store(s.due_ns, std::memory_order_relaxed);
+  return kick;
+}
+
 void Core::Suspend(Worker& w, Suspension& s) {
+  if (!backend_->cooperative()) {
+    SuspendOnKernel(w, s);
+    return;
+  }
   EnterBlocking(w);
   bool ended = false;
   bool kick = false;
@@ -1358,14 +1385,7 @@ void Core::Suspend(Worker& w, Suspension& s) {
     ended = s.ended;
     if (!ended) {
       s.suspended = true;
-      if (s.due_ns != INT64_MAX) {
-        timers_.Push(s);
-        PublishNextTimerLocked();
-        kick = s.due_ns < mon_wake_at_ns_.load(std::memory_order_seq_cst);
-        // One kick per planned wake-up: later timers due before it but
-        // after this one wait for the pass this kick starts.
-        if (kick) mon_wake_at_ns_.store(s.due_ns, std::memory_order_relaxed);
-      }
+      kick = ArmTimerLocked(s);
     }
   }
   if (ended) {
@@ -1374,6 +1394,39 @@ void Core::Suspend(Worker& w, Suspension& s) {
     return;
   }
   if (kick) KickMonitor();
+  AwaitDispatch(w);
+}
+
+void Core::SuspendOnKernel(Worker& w, Suspension& s) {
+  {
+    // LOCKED until a server runs us again, as in Yield(): the kernel must
+    // neither preempt us nor report a block while we hand the CPU back.
+    NoPreemptScope no_preempt(&w);
+    // Giving the CPU up answers a pending time-slice request.
+    w.preempt_pending.store(false, std::memory_order_relaxed);
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (s.ended) return;  // Notified meanwhile: keep the CPU.
+      s.suspended = true;
+      w.suspension = &s;
+      kick = ArmTimerLocked(s);
+      w.state.store(WorkerState::kBlocked, std::memory_order_relaxed);
+      running_.fetch_sub(1, std::memory_order_acq_rel);
+      blocked_.fetch_add(1, std::memory_order_relaxed);
+      blocks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Still on the CPU, LOCKED: mon_mu_ is held only around the monitor's
+    // wait, so a sleep here is short (and the kernel does not report it).
+    if (kick) KickMonitor();
+    // Not queued: our server sees the release once we are inside
+    // umcg_wait() (OnReleasedLocked), and from then on Resume() or the
+    // timer queues us; a worker queued before that could be claimed by
+    // another server on its way in (see KernelBackend).
+    Server& server = *w.server.load(std::memory_order_relaxed);
+    MarkReleased(server, w, ReleaseReason::kSuspended);
+    backend_->LeaveCpu(w, server);
+  }
   AwaitDispatch(w);
 }
 
@@ -1387,9 +1440,11 @@ void Core::Resume(Suspension& s) {
     std::lock_guard<std::mutex> lock(mu_);
     if (s.ended) return;
     s.ended = true;
-    // Not suspended yet: Suspend() sees `ended` and queues the worker.
+    // Not suspended yet: Suspend() sees `ended` and queues the worker (or,
+    // on the kernel backend, keeps its CPU).
     if (!s.suspended) return;
-    ResumeSuspendedLocked(s, /*may_claim=*/true, &direct, &wake);
+    ResumeSuspendedLocked(s, /*may_claim=*/backend_->cooperative(), &direct,
+                          &wake);
   }
   if (direct != nullptr) WakeAfterUnlock(*direct);
   if (wake != nullptr) backend_->UnparkServer(*wake);
@@ -1401,8 +1456,13 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
   s.suspended = false;
   timers_.Remove(s);
   PublishNextTimerLocked();
-  // What ExitBlocking() does, on the suspended worker's behalf.
   Worker& w = *s.worker;
+  if (!backend_->cooperative()) {
+    // Its server queues it once it sees it leave (OnReleasedLocked).
+    if (!s.off_cpu) return;
+    w.suspension = nullptr;
+  }
+  // What ExitBlocking() does, on the suspended worker's behalf.
   if (EndBlockLocked(w, may_claim, wake) != nullptr) {
     w.wakes_due.fetch_add(1, std::memory_order_relaxed);
     *direct = &w;
@@ -1623,7 +1683,7 @@ void Core::MonitorLoop() {
     if (quiet_ticks >= kQuietTicksBeforeRest) {
       wait = std::max(tick, BeginRest());
     }
-    if (backend_->cooperative()) wait = PlanMonitorWake(wait);
+    wait = PlanMonitorWake(wait);
     {
       std::unique_lock<std::mutex> lock(mon_mu_);
       if (!mon_stop_ && !mon_kick_) {
@@ -1644,10 +1704,10 @@ void Core::MonitorLoop() {
     if (backend_->cooperative()) {
       WatchRunningWorkers();
       WatchLostWorkers();
-      ExpireTimers();
     } else {
       WatchTimeSlices();
     }
+    ExpireTimers();
     mon_pass_.fetch_add(1, std::memory_order_release);
     const int64_t now = MonotonicNanos();
     if (now - last_sweep >= 10'000'000) {

@@ -58,10 +58,11 @@ class Core {
   void EnterBlocking(Worker& w);
   // Worker side: queues for a CPU again after the blocking operation.
   void ExitBlocking(Worker& w);
-  // Fallback, worker side, holding a CPU: releases it and sleeps until
-  // Resume(s) or s.due_ns, then returns holding a CPU again. The thread is
-  // woken only once a CPU is its own, where ExitBlocking() would have it
-  // wake first and then queue for one.
+  // Worker side, holding a CPU: releases it and sleeps until Resume(s) or
+  // s.due_ns, then returns holding a CPU again. The thread is woken only
+  // once a CPU is its own, where ExitBlocking() (fallback) or the kernel's
+  // report of a block that ended would have it wake first and then queue
+  // for one.
   void Suspend(Worker& w, Suspension& s);
   // Ends `s` (any thread but a signal handler; mu_ not held): its worker is
   // queued for a CPU, or started on an idle one. No-op once `s` has ended.
@@ -190,15 +191,22 @@ class Core {
   // after releasing mu_, if any) and returns nullptr.
   Server* EndBlockLocked(Worker& w, bool may_claim, Server** wake)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fallback: ends the suspended `s`: starts its worker on a lazily idle
-  // server if `may_claim` and one is free (*direct: wake it with
+  // Ends the suspended `s`: starts its worker on a lazily idle server if
+  // `may_claim` and one is free (fallback; *direct: wake it with
   // WakeAfterUnlock()), else queues it as resumed (with `wake`, *wake is an
-  // idle server to unpark after releasing mu_, if any).
+  // idle server to unpark after releasing mu_, if any). Kernel backend: a
+  // worker its server has not yet seen leave is queued by that server.
   void ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
                              Server** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fallback, a server picking: queues the workers whose timers are due.
+  // Kernel-backend Suspend(): gives the CPU back to the server, which
+  // queues the worker only once Resume() or the timer ended the wait.
+  void SuspendOnKernel(Worker& w, Suspension& s);
+  // Arms `s`'s timer, if it has one; true if the monitor must be kicked to
+  // see it in time.
+  bool ArmTimerLocked(Suspension& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A server picking: queues the workers whose timers are due.
   void ExpireDueTimersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fallback, monitor: resumes the workers whose timers are due.
+  // Monitor: resumes the workers whose timers are due.
   void ExpireTimers();
   // Monitor: caps `wait` at the next timer and records when it wakes.
   absl::Duration PlanMonitorWake(absl::Duration wait);
@@ -346,8 +354,8 @@ class Core {
   // RequestStackTrims() has seen idle_workers_[0, trim_frontier_).
   size_t trim_frontier_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Server*> idle_servers_ ABSL_GUARDED_BY(mu_);
-  // Fallback: timers of suspended waits (Suspend()), one per worker at
-  // most, reserved up front.
+  // Timers of suspended waits (Suspend()), one per worker at most,
+  // reserved up front.
   TimerHeap timers_ ABSL_GUARDED_BY(mu_);
   // timers_.NextDue(), stored under mu_ whenever the heap changes, so that
   // the monitor looks at the timers without taking mu_ when none is due.

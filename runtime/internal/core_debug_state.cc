@@ -58,6 +58,8 @@ const char* ReasonName(ReleaseReason reason) {
       return "lost";
     case ReleaseReason::kExit:
       return "exit";
+    case ReleaseReason::kSuspended:
+      return "suspended";
   }
   return "?";
 }

@@ -22,6 +22,9 @@ enum class ReleaseReason : uint32_t {
   kPreempted,  // Time slice expired; the server re-queues the worker.
   kLost,       // Monitor saw it asleep outside a scope.
   kExit,       // Kernel backend: the worker is retiring (nothing to queue).
+  // Kernel backend: a suspended wait (Core::Suspend); Resume() or its timer
+  // queues the worker, or the server does if that already happened.
+  kSuspended,
 };
 
 // One CPU slot.

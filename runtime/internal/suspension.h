@@ -1,5 +1,5 @@
-// A fallback worker's wait that the runtime ends (runtime::WaitForEvent):
-// the worker's thread stays asleep until it holds a CPU again.
+// A worker's wait that the runtime ends (runtime::WaitForEvent): the
+// worker's thread stays asleep until it holds a CPU again.
 #ifndef UMCG_RPC_RUNTIME_INTERNAL_SUSPENSION_H_
 #define UMCG_RPC_RUNTIME_INTERNAL_SUSPENSION_H_
 
@@ -23,9 +23,12 @@ struct Suspension {
   Worker* const worker;
   // When its timer fires (MonotonicNanos() time); INT64_MAX: no timer.
   const int64_t due_ns;
-  // The core mutex guards these two and heap_index.
+  // The core mutex guards these three and heap_index.
   bool ended = false;      // Resumed, or due to resume itself (Suspend()).
   bool suspended = false;  // Its worker sleeps until the core resumes it.
+  // Kernel backend: its worker's server has seen it leave the CPU (it is
+  // inside umcg_wait()), so it may be queued for a server to run.
+  bool off_cpu = false;
   size_t heap_index = kNotInHeap;  // Position in the core's TimerHeap.
 };
 

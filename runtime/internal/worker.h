@@ -17,6 +17,7 @@
 namespace umcg_rpc::runtime::internal {
 
 struct Server;
+struct Suspension;
 class Core;
 
 // Worker states; transitions out of kRunning are CASes so that exactly one
@@ -54,6 +55,9 @@ struct Worker {
   Worker* next = nullptr;           // Resumed-queue link (core mutex).
   bool in_idle = false;             // In the idle stack (core mutex).
   bool in_resumed = false;          // In the resumed queue (core mutex).
+  // Kernel backend: the wait it is suspended in, from Suspend() until its
+  // server has queued it or handed it to Resume() (core mutex).
+  Suspension* suspension = nullptr;
   // Counted out of the core's starting workers: it reached the idle pool,
   // or never will (core mutex).
   bool registered = false;

@@ -95,9 +95,6 @@ TEST(DebugStateTest, NamesTheQueuedTheRunningAndTheBlocked) {
 }
 
 TEST(DebugStateTest, CountsTheTimersOfSuspendedWaits) {
-  if (OnKernelBackend()) {
-    GTEST_SKIP() << "kernel backend: a timed wait is the kernel's timer";
-  }
   auto s = MakeScheduler(TestOptions(1));
   ASSERT_NE(s, nullptr);
   Event e;
