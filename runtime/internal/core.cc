@@ -623,9 +623,16 @@ void Core::OnReleasedLocked(Server& s) {
     case ReleaseReason::kExit:
       return;
     case ReleaseReason::kSuspended: {
-      // `w` is inside umcg_wait() now: from here on whoever ends its wait
-      // may queue it; if that already happened, we queue it.
+      // `w` gave the CPU back (it is in umcg_wait(), or about to retry it
+      // after a spurious wake-up of ours, as a yield may): from here on
+      // whoever ends its wait may queue it; if that already happened, we
+      // queue it.
+      CheckInvariant(w->suspension != nullptr,
+                     "suspended worker without its suspension");
       Suspension& wait = *w->suspension;
+      // Kicked here, not by the worker: a LOCKED worker must not wait for
+      // mon_mu_, whose holder may be a preempted worker.
+      if (wait.kick_monitor) KickMonitor();
       if (wait.ended) {
         w->suspension = nullptr;
         EndBlockLocked(*w, /*may_claim=*/false, /*wake=*/nullptr);
@@ -1402,23 +1409,17 @@ void Core::SuspendOnKernel(Worker& w, Suspension& s) {
     // LOCKED until a server runs us again, as in Yield(): the kernel must
     // neither preempt us nor report a block while we hand the CPU back.
     NoPreemptScope no_preempt(&w);
-    // Giving the CPU up answers a pending time-slice request.
-    w.preempt_pending.store(false, std::memory_order_relaxed);
-    bool kick = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (s.ended) return;  // Notified meanwhile: keep the CPU.
       s.suspended = true;
       w.suspension = &s;
-      kick = ArmTimerLocked(s);
+      s.kick_monitor = ArmTimerLocked(s);
       w.state.store(WorkerState::kBlocked, std::memory_order_relaxed);
       running_.fetch_sub(1, std::memory_order_acq_rel);
       blocked_.fetch_add(1, std::memory_order_relaxed);
       blocks_.fetch_add(1, std::memory_order_relaxed);
     }
-    // Still on the CPU, LOCKED: mon_mu_ is held only around the monitor's
-    // wait, so a sleep here is short (and the kernel does not report it).
-    if (kick) KickMonitor();
     // Not queued: our server sees the release once we are inside
     // umcg_wait() (OnReleasedLocked), and from then on Resume() or the
     // timer queues us; a worker queued before that could be claimed by
@@ -1488,7 +1489,8 @@ void Core::ExpireTimers() {
       std::lock_guard<std::mutex> lock(mu_);
       Suspension* s = timers_.PopDue(MonotonicNanos());
       if (s == nullptr) return;
-      ResumeSuspendedLocked(*s, /*may_claim=*/true, &direct, &wake);
+      ResumeSuspendedLocked(*s, /*may_claim=*/backend_->cooperative(), &direct,
+                            &wake);
     }
     if (direct != nullptr) WakeAfterUnlock(*direct);
     if (wake != nullptr) backend_->UnparkServer(*wake);

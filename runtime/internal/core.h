@@ -185,7 +185,7 @@ class Core {
   void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fallback: `w`'s block is over: starts it on a lazily idle server if
+  // `w`'s block (or suspension) is over: starts it on a lazily idle server if
   // `may_claim` and one is free (returned; `w` is then RUNNING there), else
   // queues it as resumed (with `wake`, *wake is an idle server to unpark
   // after releasing mu_, if any) and returns nullptr.

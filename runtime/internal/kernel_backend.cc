@@ -28,9 +28,10 @@ namespace {
 thread_local struct umcg_task* tls_registered = nullptr;
 
 // A thread outside the runtime (a gRPC completion-queue thread calling
-// Submit) that must wake idle servers registers once as a UMCG server that
-// never waits: registered threads may call umcg_wait(WAKE_ONLY), one
-// syscall, where anyone else must send a signal. Unregistered when the
+// Submit, a thread notifying an event a worker waits on, the monitor
+// expiring a wait's timer) that must wake idle servers registers once as a UMCG
+// server that never waits: registered threads may call umcg_wait(WAKE_ONLY),
+// one syscall, where anyone else must send a signal. Unregistered when the
 // thread exits (the kernel would do it too; the struct dies with the
 // thread's TLS).
 class Waker {
@@ -309,6 +310,11 @@ void KernelBackend::LeaveCpu(Worker& self, Server& server) {
     // claimed us (the core marked us kRunning on its CPU first).
     if (!ClaimIdle(me)) break;
     if (err == EINVAL) Fatal("umcg_wait refused an IDLE worker", err);
+    // SetOwnIdle() dropped LOCKED: until the retry, a block the kernel
+    // reported would make a worker that is in no queue runnable twice.
+    if (self.no_preempt.load(std::memory_order_relaxed) > 0) {
+      EnterCritical(self);
+    }
     sched_yield();
   }
   if (self.no_preempt.load(std::memory_order_relaxed) > 0) EnterCritical(self);

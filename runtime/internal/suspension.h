@@ -23,12 +23,15 @@ struct Suspension {
   Worker* const worker;
   // When its timer fires (MonotonicNanos() time); INT64_MAX: no timer.
   const int64_t due_ns;
-  // The core mutex guards these three and heap_index.
+  // The core mutex guards these four and heap_index.
   bool ended = false;      // Resumed, or due to resume itself (Suspend()).
   bool suspended = false;  // Its worker sleeps until the core resumes it.
   // Kernel backend: its worker's server has seen it leave the CPU (it is
   // inside umcg_wait()), so it may be queued for a server to run.
   bool off_cpu = false;
+  // Kernel backend: its timer is due before the monitor's planned wake-up;
+  // the server kicks the monitor as it processes the release.
+  bool kick_monitor = false;
   size_t heap_index = kNotInHeap;  // Position in the core's TimerHeap.
 };
 

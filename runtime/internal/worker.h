@@ -79,9 +79,11 @@ struct Worker {
   StackRange stack;
   bool stack_looked_up = false;
   int64_t runnable_since_ns = 0;  // Written before enqueueing.
-  // Fallback: queued by ExitBlocking(), its block over. Such a worker goes
-  // before queued tasks (it finishes a call already started), where a
-  // preempted or yielding one queues behind older tasks (core mutex).
+  // Queued by ExitBlocking() (fallback) or at the end of a suspended wait
+  // (either backend). Such a worker goes before queued tasks (it finishes
+  // a call already started), where a preempted or yielding one, or a
+  // kernel worker whose reported block ended, queues behind older tasks
+  // (core mutex).
   bool woken = false;
   // Fallback: dispatches not yet woken by their dispatcher, a server
   // thread or a worker that marked this one RUNNING after picking it under

@@ -27,8 +27,8 @@ absl::Status Cancellation::reason() const {
 }
 
 bool Cancellation::SleepUntil(absl::Time deadline) {
-  // Without holding a CPU on a runtime worker; on the fallback backend the
-  // runtime ends the wait, so the thread wakes only once it has a CPU.
+  // Without holding a CPU on a runtime worker, where the runtime ends the
+  // wait, so the thread wakes only once it has a CPU.
   runtime::WaitForEvent(woken_, deadline);
   // Cancel() may still hold mu_: our caller may free us once we return.
   // Waited for off the CPU, as the sleep was.

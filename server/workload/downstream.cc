@@ -67,8 +67,8 @@ absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
     // The call ends (OK, error, deadline or cancellation) with Finish's
     // tag, so the wait is for that alone (not runtime::AwaitEvent, which
     // returns at a deadline or cancellation): gRPC writes `done`,
-    // `response` and `status`, all on this frame, until then. On the
-    // fallback backend the runtime ends the wait (runtime::WaitForEvent).
+    // `response` and `status`, all on this frame, until then. On a worker
+    // the runtime ends the wait (runtime::WaitForEvent).
     runtime::Event done;
     std::unique_ptr<grpc::ClientAsyncResponseReader<umcgrpc::v1::RunResponse>>
         reader = stub_->AsyncRun(&context, request, &cq_);

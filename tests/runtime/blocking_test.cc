@@ -65,7 +65,8 @@ TEST(BlockingScopeTest, BlockingInAScopeFreesTheCpu) {
 // before T1 and T2, although they queued before A woke.
 TEST(BlockingScopeTest, AWokenWorkerRunsBeforeQueuedTasks) {
   if (testing::OnKernelBackend()) {
-    GTEST_SKIP() << "the kernel backend queues woken workers by age";
+    GTEST_SKIP() << "the kernel backend queues workers whose reported block "
+                    "ended by age";
   }
   Options o = TestOptions(1);
   o.time_slice = absl::ZeroDuration();

@@ -16,7 +16,6 @@ namespace {
 
 using ::umcg_rpc::runtime::testing::kEventually;
 using ::umcg_rpc::runtime::testing::MakeScheduler;
-using ::umcg_rpc::runtime::testing::OnKernelBackend;
 using ::umcg_rpc::runtime::testing::TestOptions;
 
 bool Contains(const std::string& text, const std::string& part) {

@@ -1,6 +1,6 @@
 // runtime::WaitForEvent: a wait that holds no CPU, ended by Notify() or by
-// its deadline; on the fallback backend the runtime ends it (the waiting
-// thread is woken only with a CPU of its own).
+// its deadline; on a worker the runtime ends it (the waiting thread is
+// woken only with a CPU of its own).
 #include <atomic>
 #include <memory>
 #include <vector>
