@@ -1758,13 +1758,14 @@ void Core::SpawnPendingWorkers() {
     pthread_attr_setguardsize(&attr, page);
     // The thread records its own handle (WorkerStarted()): once it runs,
     // it may register and be joined before this call has returned.
+    // Counted before the thread can run its on_worker_start hook, so that
+    // the metric never lags behind the hooks; taken back on failure.
+    created_.fetch_add(1, std::memory_order_relaxed);
     pthread_t thread;
     const int rc = pthread_create(&thread, &attr, &Core::WorkerMain, w);
     pthread_attr_destroy(&attr);
-    if (rc == 0) {
-      created_.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
+    if (rc == 0) continue;
+    created_.fetch_sub(1, std::memory_order_relaxed);
     Log(absl::StrCat("cannot create worker thread: ",
                      std::generic_category().message(rc)));
     std::unique_ptr<Worker> failed;  // Freed after mu_ is released.
