@@ -1444,8 +1444,7 @@ void Core::Resume(Suspension& s) {
     // Not suspended yet: Suspend() sees `ended` and queues the worker (or,
     // on the kernel backend, keeps its CPU).
     if (!s.suspended) return;
-    ResumeSuspendedLocked(s, /*may_claim=*/backend_->cooperative(), &direct,
-                          &wake);
+    ResumeSuspendedLocked(s, /*may_claim=*/true, &direct, &wake);
   }
   if (direct != nullptr) WakeAfterUnlock(*direct);
   if (wake != nullptr) backend_->UnparkServer(*wake);
@@ -1459,9 +1458,11 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
   PublishNextTimerLocked();
   Worker& w = *s.worker;
   if (!backend_->cooperative()) {
-    // Its server queues it once it sees it leave (OnReleasedLocked).
+    // Its server queues it once it sees it leave (OnReleasedLocked). A
+    // kernel worker runs only where a server switches to it: no claim.
     if (!s.off_cpu) return;
     w.suspension = nullptr;
+    may_claim = false;
   }
   // What ExitBlocking() does, on the suspended worker's behalf.
   if (EndBlockLocked(w, may_claim, wake) != nullptr) {
@@ -1489,8 +1490,7 @@ void Core::ExpireTimers() {
       std::lock_guard<std::mutex> lock(mu_);
       Suspension* s = timers_.PopDue(MonotonicNanos());
       if (s == nullptr) return;
-      ResumeSuspendedLocked(*s, /*may_claim=*/backend_->cooperative(), &direct,
-                            &wake);
+      ResumeSuspendedLocked(*s, /*may_claim=*/true, &direct, &wake);
     }
     if (direct != nullptr) WakeAfterUnlock(*direct);
     if (wake != nullptr) backend_->UnparkServer(*wake);

@@ -194,8 +194,9 @@ class Core {
   // Ends the suspended `s`: starts its worker on a lazily idle server if
   // `may_claim` and one is free (fallback; *direct: wake it with
   // WakeAfterUnlock()), else queues it as resumed (with `wake`, *wake is an
-  // idle server to unpark after releasing mu_, if any). Kernel backend: a
-  // worker its server has not yet seen leave is queued by that server.
+  // idle server to unpark after releasing mu_, if any). Kernel backend:
+  // never claims; a worker its server has not yet seen leave is queued by
+  // that server.
   void ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
                              Server** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kernel-backend Suspend(): gives the CPU back to the server, which
