@@ -334,6 +334,7 @@ class Harness:
             "p50_us": pct.get(50, 0) / 1e3, "p90_us": pct.get(90, 0) / 1e3,
             "p99_us": pct.get(99, 0) / 1e3, "p999_us": pct.get(99.9, 0) / 1e3,
             "late_sends": report.get("lateSends", 0),
+            "final_send_lag_us": report.get("finalSendLag", 0) / 1e3,
             "peak_threads": server.peak_threads, "cpu_s": u1.cpu_s - u0.cpu_s,
             "mean_runnable": mean_runnable, "mean_waiting": mean_waiting,
             "probe": probe, "peak_runnable": server.peak_runnable,
@@ -526,6 +527,13 @@ def pinning_line(options):
             "harness on %s." % (server or "any", client or "any"))
 
 
+def fell_behind(run):
+    """Whether an open-loop run's load generator sent its calls over more
+    than its window (over 100 ms behind at the end): the rate was offered
+    but not taken. Older results have no final_send_lag_us."""
+    return run.get("final_send_lag_us", 0) > 100e3
+
+
 def median(xs):
     """The median; for an even count, the mean of the middle two (with two
     repeats, the upper one alone would report every outlier)."""
@@ -631,10 +639,18 @@ def write_table(results, path):
                        if m("servers") else "-")
             runnable = ("%.1f (%.1f)" % (m("mean_runnable"), m("mean_waiting"))
                         if rs[0].get("mean_runnable") is not None else "-")
-            lines.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %d | %.0f |" % (
-                mode, label, m("offered_rps"), m("throughput_rps"), m("p50_us"), m("p90_us"),
+            lines.append("| %s | %s | %.0f | %.0f%s | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %d | %.0f |" % (
+                mode, label, m("offered_rps"), m("throughput_rps"),
+                "\\*" if any(fell_behind(r) for r in rs) else "", m("p50_us"), m("p90_us"),
                 m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), runnable, running,
                 m("cpu_s"), m("context_switches"), m("peak_rss_mib")))
+        behind = [r for r in runs if fell_behind(r)]
+        if behind:
+            lines += ["", "\\* The load generator fell behind its schedule (it sent its "
+                      "last measured call up to %.1f s late): the offered rate was not "
+                      "taken, by the server or, on a shared host, by the client itself; "
+                      "throughput is the rate achieved and the latencies hold the "
+                      "backlog." % (max(r["final_send_lag_us"] for r in behind) / 1e6)]
         lines.append("")
         if probes:
             lines += ["Probe runs (one per mode, the server's threads in state R sampled "

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -93,6 +94,10 @@ class Runner {
   std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> late_{0};
   std::atomic<bool> sending_done_{false};
+  // Open loop, written by the sending thread (the one that runs Run()):
+  // when the last measured call was sent, and how late.
+  absl::Time last_measured_send_ = absl::InfinitePast();
+  absl::Duration final_send_lag_;
 
   mutable absl::Mutex mu_;
   int64_t outstanding_ ABSL_GUARDED_BY(mu_) = 0;
@@ -164,8 +169,13 @@ void Runner::OpenLoop() {
       mu_.Await(absl::Condition(&has_room));
       ++outstanding_;
     }
-    if (absl::Now() - intended > kLateThreshold && intended >= measure_start_) {
-      late_.fetch_add(1, std::memory_order_relaxed);
+    if (intended >= measure_start_) {
+      const absl::Time now = absl::Now();
+      if (now - intended > kLateThreshold) {
+        late_.fetch_add(1, std::memory_order_relaxed);
+      }
+      last_measured_send_ = now;
+      final_send_lag_ = std::max(now - intended, absl::ZeroDuration());
     }
     Send(-1, intended);
   }
@@ -270,7 +280,9 @@ absl::StatusOr<LoadResult> Runner::Run() {
     for (const auto& [k, v] : t.errors) result.errors[k] += v;
   }
   result.late_sends = late_.load();
-  result.window = options_.duration;
+  result.final_send_lag = final_send_lag_;
+  result.window = std::max(options_.duration,
+                           last_measured_send_ - measure_start_);
   return result;
 }
 

@@ -59,7 +59,13 @@ struct LoadResult {
   // intended time, because the client could not keep up or hit
   // --concurrency. Their latency still counts from the intended time.
   uint64_t late_sends = 0;
-  // Length of the measured window.
+  // Open loop: how far behind its schedule the client sent the last
+  // measured call (zero if on time). A client that falls behind sends the
+  // measured calls over a longer time than `duration`.
+  absl::Duration final_send_lag;
+  // Length of the measured window: `duration`, or, in an open loop that
+  // fell behind, from the warm-up's end to the last measured call's send
+  // (so that rates divided by it are the rates achieved, not offered).
   absl::Duration window;
   // "normal", or why the run ended early.
   std::string end_reason = "normal";

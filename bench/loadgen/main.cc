@@ -36,7 +36,11 @@ constexpr char kFooter[] =
     "total, average, fastest, slowest, rps, statusCodeDistribution,\n"
     "errorDistribution, latencyDistribution, histogram; durations in ns)\n"
     "plus p99.9 and p99.99 in latencyDistribution, okLatencyDistribution,\n"
-    "okRps and lateSends. Progress goes to stderr once a second.\n"
+    "okRps, lateSends (open loop: measured calls sent over 1 ms late) and\n"
+    "finalSendLag (open loop: how late the last one left). total is the\n"
+    "measured window: --duration, or longer if an open loop fell behind its\n"
+    "schedule, so that rps and okRps are the rates achieved, not offered.\n"
+    "Progress goes to stderr once a second.\n"
     "\n"
     "Exit status: 0 when the run completed (whatever the calls' statuses),\n"
     "2 for bad flags, 1 when the target cannot be reached.";

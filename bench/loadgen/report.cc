@@ -81,6 +81,7 @@ json MakeReport(const std::string& name, const LoadOptions& options,
       {"okRps",
        window > 0 ? static_cast<double>(result.ok.count()) / window : 0.0},
       {"lateSends", result.late_sends},
+      {"finalSendLag", absl::ToInt64Nanoseconds(result.final_send_lag)},
   };
   return report;
 }
