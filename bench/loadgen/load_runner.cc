@@ -281,8 +281,8 @@ absl::StatusOr<LoadResult> Runner::Run() {
   }
   result.late_sends = late_.load();
   result.final_send_lag = final_send_lag_;
-  result.window = std::max(options_.duration,
-                           last_measured_send_ - measure_start_);
+  result.window =
+      std::max(options_.duration, last_measured_send_ - measure_start_);
   return result;
 }
 
