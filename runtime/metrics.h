@@ -41,8 +41,9 @@ struct MetricsSnapshot {
   // Of `wakes`, those that took an idle CPU at once (fallback: no server
   // thread woken, no wait to be dispatched).
   uint64_t direct_wakes = 0;
-  // Tasks that Submit started on an idle CPU itself (fallback: no server
-  // thread woken; the worker woken directly).
+  // Tasks that Submit started on an idle CPU itself: the worker woken
+  // directly, no server thread woken (fallback: a lazily idle server;
+  // kernel backend: a parked one, docs/runtime.md).
   uint64_t direct_dispatches = 0;
   uint64_t preemptions = 0;      // Time-slice preemptions.
   uint64_t detected_blocks = 0;  // Uninstrumented blocks caught by monitor.

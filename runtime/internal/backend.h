@@ -76,6 +76,26 @@ class Backend {
   virtual bool WaitForDispatchUnless(Worker& worker,
                                      const std::atomic<bool>& stop) = 0;
 
+  // Kernel backend, server side: SwitchTo() for a worker that another
+  // thread started on this server (StartOnParkedServer()): waits until the
+  // CPU is back with the server thread; returns as SwitchTo() does.
+  virtual Worker* AwaitWorker(Server& server) = 0;
+
+  // Any thread, before taking the core mutex: whether StartOnParkedServer()
+  // may be called from this thread (kernel backend: it can wake UMCG
+  // threads; registers it for that on first use). The fallback: false.
+  virtual bool PrepareDirectStart() = 0;
+
+  // Kernel backend, core mutex held: wakes `worker` (IDLE in the kernel,
+  // already kRunning with server.current set) to run on `server`, an idle
+  // server taken off the idle list whose thread is parked or about to
+  // park, without waking that thread: it sleeps on until the worker
+  // leaves the CPU, and then, or on a spurious wake-up, finds the worker
+  // and waits for it with AwaitWorker(). False if the worker is not IDLE
+  // in the kernel yet (it is still on its way into umcg_wait()): then
+  // nothing was started and the server thread must switch to it itself.
+  virtual bool StartOnParkedServer(Server& server, Worker& worker) = 0;
+
   // Server side, idle: sleeps until UnparkServer() or, on the kernel
   // backend, until a worker is pushed onto the kernel's idle list. May
   // return spuriously.

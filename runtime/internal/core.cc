@@ -223,6 +223,10 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
   t->fn = std::move(task);
   t->options = std::move(options);
   t->enqueue_ns = MonotonicNanos();
+  // Kernel backend: registers this thread to wake UMCG threads on first
+  // use, before mu_ (registration may allocate).
+  const bool may_start =
+      !backend_->cooperative() && backend_->PrepareDirectStart();
   Server* wake = nullptr;
   {
     NoPreemptScope no_preempt(OwnWorker());
@@ -244,6 +248,8 @@ absl::StatusOr<TaskHandle> Core::Submit(Task task, TaskOptions options) {
       // still inside the no-preemption section: a submitting worker
       // preempted in between would leave that CPU held by a sleeper.
       backend_->WakeDispatched(*started);
+    } else if (may_start && HandToParkedServerLocked(t, &wake)) {
+      // Started where an idle server sleeps, or handed to it (`wake`).
     } else {
       PushTaskLocked(t);
       wake = TakeIdleServerLocked();
@@ -503,6 +509,45 @@ Worker* Core::StartOnLazyIdleServerLocked(const std::shared_ptr<TaskState>& t) {
   return w;
 }
 
+bool Core::HandToParkedServerLocked(const std::shared_ptr<TaskState>& t,
+                                    Server** wake) {
+  if (idle_workers_.empty()) return false;
+  Server* s = TakeParkedServerLocked();
+  if (s == nullptr) return false;
+  Worker* w = TakeIdleWorkerLocked();
+  w->runnable_since_ns = t->enqueue_ns;
+  w->task = t;  // A reference more: no allocation under mu_.
+  if (StartOnParkedServerLocked(*s, *w, wake)) {
+    direct_dispatches_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+Server* Core::TakeParkedServerLocked() {
+  if (exit_ || tasks_head_ != nullptr || idle_servers_.empty()) {
+    return nullptr;
+  }
+  // Workers the kernel made runnable go first (PickNextLocked()).
+  DrainKernelLocked();
+  if (resumed_head_ != nullptr) return nullptr;
+  return TakeIdleServerLocked();
+}
+
+bool Core::StartOnParkedServerLocked(Server& s, Worker& w, Server** wake) {
+  MarkRunning(s, w);
+  s.handed = &w;
+  // Under mu_, so that the thread, which needs mu_ to find `handed`, finds
+  // the worker already running: any state but RUNNING then means that it
+  // stopped (AwaitWorker()), never that it has not started.
+  s.handed_started = backend_->StartOnParkedServer(s, w);
+  // It took `s` out of the kernel's idle-server slot: name another.
+  if (!idle_servers_.empty()) {
+    backend_->PublishIdleServer(*idle_servers_.back());
+  }
+  if (!s.handed_started) *wake = &s;
+  return s.handed_started;
+}
+
 Worker* Core::TakeIdleWorkerLocked() {
   // The idle pool is a stack: the worker that finished last, whose stack
   // and cache lines are the warmest, runs the next task.
@@ -707,6 +752,7 @@ void Core::ServerLoop(Server& s) {
     // Nothing on this path allocates, frees or takes a lock that task code
     // could hold while preempted (see docs/runtime.md).
     Worker* w = nullptr;
+    RunMode mode = RunMode::kDispatch;
     Server* also = nullptr;
     std::unique_lock<std::mutex> next_lock(mu_);
     if (!backend_->cooperative()) {
@@ -722,7 +768,7 @@ void Core::ServerLoop(Server& s) {
       // taken it yet; we are scheduling on it ourselves now.
       UnlistIdleServerLocked(s);
     }
-    const bool more = NextLocked(s, &w, next_lock);
+    const bool more = NextLocked(s, &w, &mode, next_lock);
     // Woken after mu_ is released (Dispatch()).
     if (more && backend_->cooperative()) {
       w->wakes_due.fetch_add(1, std::memory_order_relaxed);
@@ -732,7 +778,17 @@ void Core::ServerLoop(Server& s) {
     next_lock.unlock();
     if (also != nullptr) backend_->UnparkServer(*also);
     if (!more) break;
-    stopped = Dispatch(s, *w);
+    switch (mode) {
+      case RunMode::kDispatch:
+        stopped = Dispatch(s, *w);
+        break;
+      case RunMode::kSwitch:
+        stopped = backend_->SwitchTo(s, *w);
+        break;
+      case RunMode::kAwait:
+        stopped = backend_->AwaitWorker(s);
+        break;
+    }
     // Fallback: workers hand the CPU to each other directly; the server
     // thread only wakes when the last of them left nothing runnable, or
     // was preempted or lost (those cannot take mu_ themselves).
@@ -785,9 +841,21 @@ Worker* Core::PickNextLocked() {
   return w;
 }
 
-bool Core::NextLocked(Server& s, Worker** w,
+bool Core::NextLocked(Server& s, Worker** w, RunMode* mode,
                       std::unique_lock<std::mutex>& lock) {
   while (true) {
+    if (s.handed != nullptr) {
+      // Kernel backend: Submit ran a worker here while we were parked
+      // (HandToParkedServerLocked()). We may have been woken through the
+      // kernel's idle-server slot meanwhile: drain, so that our caller
+      // lets another idle server take what it found.
+      *w = s.handed;
+      *mode = s.handed_started ? RunMode::kAwait : RunMode::kSwitch;
+      s.handed = nullptr;
+      DrainKernelLocked();
+      return true;
+    }
+    *mode = RunMode::kDispatch;
     *w = PickNextLocked();
     if (*w != nullptr) return true;
     if (exit_) return false;
@@ -1434,6 +1502,10 @@ void Core::SuspendOnKernel(Worker& w, Suspension& s) {
 void Core::Resume(Suspension& s) {
   Worker* direct = nullptr;
   Server* wake = nullptr;
+  // Kernel backend: may this thread start the worker on a parked server?
+  // Asked before mu_ and the no-preemption section (it may register).
+  const bool may_claim =
+      backend_->cooperative() || backend_->PrepareDirectStart();
   // From a worker: not preempted holding mu_, nor between the dispatch
   // and its wake-up (that CPU would be held by a sleeping thread).
   NoPreemptScope no_preempt(OwnWorker());
@@ -1444,7 +1516,7 @@ void Core::Resume(Suspension& s) {
     // Not suspended yet: Suspend() sees `ended` and queues the worker (or,
     // on the kernel backend, keeps its CPU).
     if (!s.suspended) return;
-    ResumeSuspendedLocked(s, /*may_claim=*/true, &direct, &wake);
+    ResumeSuspendedLocked(s, may_claim, &direct, &wake);
   }
   if (direct != nullptr) WakeAfterUnlock(*direct);
   if (wake != nullptr) backend_->UnparkServer(*wake);
@@ -1458,10 +1530,22 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
   PublishNextTimerLocked();
   Worker& w = *s.worker;
   if (!backend_->cooperative()) {
-    // Its server queues it once it sees it leave (OnReleasedLocked). A
-    // kernel worker runs only where a server switches to it: no claim.
+    // Its server queues it once it sees it leave (OnReleasedLocked).
     if (!s.off_cpu) return;
     w.suspension = nullptr;
+    // Inside umcg_wait(): started on a parked server, if one is free and
+    // nothing runnable is ahead of it (`may_claim`: the caller can wake
+    // UMCG threads), else queued.
+    Server* parked = may_claim ? TakeParkedServerLocked() : nullptr;
+    if (parked != nullptr) {
+      blocked_.fetch_sub(1, std::memory_order_relaxed);
+      wakes_.fetch_add(1, std::memory_order_relaxed);
+      w.runnable_since_ns = MonotonicNanos();
+      if (StartOnParkedServerLocked(*parked, w, wake)) {
+        direct_wakes_.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
     may_claim = false;
   }
   // What ExitBlocking() does, on the suspended worker's behalf.
@@ -1482,6 +1566,10 @@ void Core::ExpireDueTimersLocked() {
 }
 
 void Core::ExpireTimers() {
+  // Kernel backend: whether the monitor may start a worker on a parked
+  // server (registers it on first use, before mu_).
+  const bool may_claim =
+      backend_->cooperative() || backend_->PrepareDirectStart();
   while (next_timer_due_ns_.load(std::memory_order_relaxed) <=
          MonotonicNanos()) {
     Worker* direct = nullptr;
@@ -1490,7 +1578,7 @@ void Core::ExpireTimers() {
       std::lock_guard<std::mutex> lock(mu_);
       Suspension* s = timers_.PopDue(MonotonicNanos());
       if (s == nullptr) return;
-      ResumeSuspendedLocked(*s, /*may_claim=*/true, &direct, &wake);
+      ResumeSuspendedLocked(*s, may_claim, &direct, &wake);
     }
     if (direct != nullptr) WakeAfterUnlock(*direct);
     if (wake != nullptr) backend_->UnparkServer(*wake);

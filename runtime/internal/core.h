@@ -89,7 +89,16 @@ class Core {
   // Fallback: queues the worker that left `s` by preemption (the signal
   // handler cannot take mu_); nothing for any other reason.
   void RequeueIfPreempted(Server& s);
-  bool NextLocked(Server& s, Worker** w, std::unique_lock<std::mutex>& lock)
+  // How a server runs the worker NextLocked() found.
+  enum class RunMode {
+    kDispatch,  // Mark it RUNNING and switch to it (Dispatch()).
+    kSwitch,    // Handed over by Submit, marked RUNNING: switch to it.
+    kAwait,     // Handed over by Submit and already running: wait for it.
+  };
+  // The next worker for `s` and how to run it; false once the core exits.
+  // Parks `s` while there is nothing to run.
+  bool NextLocked(Server& s, Worker** w, RunMode* mode,
+                  std::unique_lock<std::mutex>& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Worker* PickNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if resumed_head_ runs before tasks_head_: the one ordering rule
@@ -194,9 +203,12 @@ class Core {
   // Ends the suspended `s`: starts its worker on a lazily idle server if
   // `may_claim` and one is free (fallback; *direct: wake it with
   // WakeAfterUnlock()), else queues it as resumed (with `wake`, *wake is an
-  // idle server to unpark after releasing mu_, if any). Kernel backend:
-  // never claims; a worker its server has not yet seen leave is queued by
-  // that server.
+  // idle server to unpark after releasing mu_, if any). Kernel backend: a
+  // worker its server has not yet seen leave is left for that server to
+  // queue; one inside umcg_wait() is started on a parked server if
+  // `may_claim` (the caller can wake UMCG threads) and nothing is ahead of
+  // it (StartOnParkedServerLocked(); *wake: that server if the worker
+  // could not be started yet), else queued.
   void ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
                              Server** wake) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Kernel-backend Suspend(): gives the CPU back to the server, which
@@ -222,6 +234,27 @@ class Core {
   // and returns it, to be woken (Backend::WakeDispatched()) before mu_ is
   // released; else nullptr, and `t` is to be queued.
   Worker* StartOnLazyIdleServerLocked(const std::shared_ptr<TaskState>& t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend, Submit from a thread that may wake UMCG threads: if `t`
+  // is next in line and an idle server and an idle worker are free, marks
+  // the worker RUNNING on that server with `t` and starts it there without
+  // waking the server's thread (Backend::StartOnParkedServer()), or, if it
+  // cannot be started yet, sets `*wake` to the server, which switches to
+  // it itself. Returns false if `t` is to be queued (having drained the
+  // kernel's runnable workers, which then go first).
+  bool HandToParkedServerLocked(const std::shared_ptr<TaskState>& t,
+                                Server** wake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend: an idle server taken off the idle list for a worker
+  // to start there, if nothing queued or runnable (after a drain of the
+  // kernel's list) goes before it; else nullptr.
+  Server* TakeParkedServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Kernel backend: marks `w` (IDLE inside umcg_wait()) RUNNING on `s`, from
+  // TakeParkedServerLocked(), and starts it there without waking the
+  // server's thread (Backend::StartOnParkedServer()); returns true, or, if
+  // it cannot be started yet, false with `*wake` set to `s`, whose thread
+  // then switches to it itself.
+  bool StartOnParkedServerLocked(Server& s, Worker& w, Server** wake)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops the most recently pooled idle worker (idle_workers_ not empty).
   Worker* TakeIdleWorkerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

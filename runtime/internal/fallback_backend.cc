@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -78,6 +79,25 @@ bool FallbackBackend::WaitForDispatchUnless(Worker& worker,
     worker.parker.Park();
   }
   return true;
+}
+
+namespace {
+
+// The core called an operation of the other backend: a bug.
+[[noreturn]] void KernelOnly(const char* what) {
+  std::fprintf(stderr, "umcg-rpc runtime: fallback backend: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+Worker* FallbackBackend::AwaitWorker(Server&) {
+  // Its lazily idle servers wait in SwitchTo() instead (Core::Submit).
+  KernelOnly("AwaitWorker is a kernel-backend operation");
+}
+
+bool FallbackBackend::StartOnParkedServer(Server&, Worker&) {
+  KernelOnly("StartOnParkedServer is a kernel-backend operation");
 }
 
 void FallbackBackend::ParkServer(Server& server) { server.parker.Park(); }

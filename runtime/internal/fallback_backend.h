@@ -30,6 +30,9 @@ class FallbackBackend final : public Backend {
   void WaitForDispatch(Worker& worker) override;
   bool WaitForDispatchUnless(Worker& worker,
                              const std::atomic<bool>& stop) override;
+  Worker* AwaitWorker(Server& server) override;
+  bool PrepareDirectStart() override { return false; }
+  bool StartOnParkedServer(Server& server, Worker& worker) override;
   void ParkServer(Server& server) override;
   void UnparkServer(Server& server) override;
   void PublishIdleServer(Server& server) override;

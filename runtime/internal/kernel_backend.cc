@@ -258,9 +258,13 @@ void KernelBackend::ServerSwitch(Server& server, uint32_t tid) {
 }
 
 Worker* KernelBackend::SwitchTo(Server& server, Worker& worker) {
-  struct umcg_task& self = server.umcg.task;
   ServerSwitch(server, static_cast<uint32_t>(
                            worker.tid.load(std::memory_order_relaxed)));
+  return AwaitWorker(server);
+}
+
+Worker* KernelBackend::AwaitWorker(Server& server) {
+  struct umcg_task& self = server.umcg.task;
   while (true) {
     // Workers store server.current before they touch their own state, so
     // reading the state and then current again tells a hand-back from an
@@ -357,6 +361,51 @@ void KernelBackend::PublishIdleServer(Server& server) {
           expected,
           static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed)),
           std::memory_order_seq_cst);
+}
+
+bool KernelBackend::PrepareDirectStart() {
+  return tls_registered != nullptr || tls_waker.Get(nr_.nr_umcg_ctl) != nullptr;
+}
+
+bool KernelBackend::StartOnParkedServer(Server& server, Worker& worker) {
+  struct umcg_task* self = tls_registered;
+  if (self == nullptr) self = tls_waker.Get(nr_.nr_umcg_ctl);
+  if (self == nullptr) return false;
+  struct umcg_task& target = worker.umcg.task;
+  // A worker the core pooled may still be on its way into umcg_wait(), or
+  // retrying it after an EAGAIN (RUNNING again; see LeaveCpu()): only an
+  // IDLE one can be woken. Checked first so that such a worker's
+  // server_tid is left alone in the common case.
+  if (StateOf(LoadState(target)) != UMCG_TASK_IDLE) return false;
+  const uint32_t server_tid =
+      static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
+  // The server's thread must not sleep through its worker's first stop:
+  // a kernel wake-up finds it only once it is IDLE in umcg_wait(). If it
+  // is not asleep yet, this token makes its ParkServer() return, and it
+  // then waits for the worker with the usual IDLE-then-re-check
+  // (AwaitWorker()). seq_cst: ordered before the wake-up below, so a
+  // ParkServer() that missed it had made the server IDLE before the worker
+  // could run. (If it is asleep already, the token makes its next
+  // ParkServer() return once, spuriously.)
+  server.wake_token.store(1, std::memory_order_seq_cst);
+  // The kernel's push should wake a server that is really idle.
+  Unpublish(server_tid);
+  // Whom the kernel wakes when the worker blocks, is preempted or exits,
+  // and to whom its LeaveCpu() switches (Worker::server, set by the core).
+  // Before the wake-up, whose IDLE -> RUNNING exchange (a full barrier)
+  // publishes it with the state.
+  Word32(target.server_tid).store(server_tid, std::memory_order_relaxed);
+  Word32(self->next_tid)
+      .store(static_cast<uint32_t>(worker.tid.load(std::memory_order_relaxed)),
+             std::memory_order_relaxed);
+  if (Wait(UMCG_WAIT_WAKE_ONLY, 0) == 0) return true;
+  // EAGAIN: it went back to RUNNING after the check, to retry its
+  // umcg_wait() (LeaveCpu()). Then the server switches to it itself, as
+  // after a switch that got EAGAIN (ServerSwitch()), with server_tid
+  // already naming it, as the kernel's own switch would have left it.
+  // Anything else (ESRCH: a pooled worker that exited) is a bug.
+  if (errno != EAGAIN) Fatal("umcg_wait(WAKE_ONLY) of an idle worker", errno);
+  return false;
 }
 
 void KernelBackend::ParkServer(Server& server) {

@@ -58,6 +58,9 @@ class KernelBackend final : public Backend {
   void WaitForDispatch(Worker& worker) override;
   bool WaitForDispatchUnless(Worker& worker,
                              const std::atomic<bool>& stop) override;
+  Worker* AwaitWorker(Server& server) override;
+  bool PrepareDirectStart() override;
+  bool StartOnParkedServer(Server& server, Worker& worker) override;
   void ParkServer(Server& server) override;
   void UnparkServer(Server& server) override;
   void PublishIdleServer(Server& server) override;

@@ -48,6 +48,12 @@ struct Server {
   // Kernel backend: a wake-up for ParkServer() that arrived before the
   // server was asleep (1), or none (0).
   std::atomic<int> wake_token{0};
+  // Kernel backend: a worker that Core::Submit marked RUNNING here while
+  // this server was idle, for the thread to find when it leaves its park
+  // (core mutex); `handed_started`: Submit also woke it (the thread waits
+  // for it, Backend::AwaitWorker()), or not (the thread switches to it).
+  Worker* handed = nullptr;
+  bool handed_started = false;
   // Kernel backend: this thread's struct umcg_task.
   UmcgSlot<Server> umcg;
 };

@@ -222,6 +222,46 @@ TEST_F(KernelBackendTest, RawBlockingKeepsTheInvariant) {
 // registers once as a UMCG waker (umcg_wait(WAKE_ONLY)); a thread that is
 // already some other UMCG thread cannot, and falls back to a signal. Both
 // must wake a parked server every time.
+// With every server parked, Submit from a thread outside the runtime wakes
+// a worker to run there, not the server thread (direct_dispatches). That
+// thread must still wake when the worker blocks in the kernel: task B, on
+// the single server, then runs and unblocks A.
+TEST_F(KernelBackendTest, TaskStartedOnAParkedServerHandsOffTheCpu) {
+  Options o = KernelOptions(1);
+  o.block_threshold = absl::ZeroDuration();
+  o.time_slice = absl::ZeroDuration();
+  auto s = Scheduler::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  bool started_directly = false;
+  for (int attempt = 0; attempt < 50 && !started_directly; ++attempt) {
+    // The last task's worker pools itself and the server parks.
+    absl::SleepFor(absl::Milliseconds(5));
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    char got = 0;
+    const uint64_t before = (*s)->metrics().direct_dispatches;
+    auto a = (*s)->Submit([&] { ASSERT_EQ(read(fds[0], &got, 1), 1); });
+    ASSERT_TRUE(a.ok());
+    started_directly = (*s)->metrics().direct_dispatches > before;
+    auto b = (*s)->Submit([&] { ASSERT_EQ(write(fds[1], "k", 1), 1); });
+    ASSERT_TRUE(b.ok());
+    EXPECT_TRUE(a->WaitUntil(absl::Now() + kEventually).ok());
+    EXPECT_TRUE(b->WaitUntil(absl::Now() + kEventually).ok());
+    EXPECT_EQ(got, 'k');
+    close(fds[0]);
+    close(fds[1]);
+  }
+  EXPECT_TRUE(started_directly);
+  // The CPU stays usable: every task of a burst runs once, one at a time.
+  std::vector<std::atomic<int>> runs(200);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE((*s)->Submit([&runs, i] { runs[i].fetch_add(1); }).ok());
+  }
+  ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
+  for (auto& r : runs) EXPECT_EQ(r.load(), 1);
+  EXPECT_LE((*s)->metrics().max_running_observed, 1);
+}
+
 TEST_F(KernelBackendTest, SubmitFromOutsideWakesIdleServersBothWays) {
   auto s = Scheduler::Create(KernelOptions(2));
   ASSERT_TRUE(s.ok()) << s.status();
