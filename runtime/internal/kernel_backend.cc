@@ -51,6 +51,15 @@ class Waker {
     }
     return registered_ ? &slot_.task : nullptr;
   }
+  // Unregisters the calling thread if Get() registered it, so that it can
+  // register as a server or worker of ours (a worker's on_worker_start
+  // hook may have submitted a task, and so registered it, before
+  // AttachWorker()).
+  void Release() {
+    if (registered_) syscall(nr_ctl_, UMCG_CTL_UNREGISTER, nullptr);
+    registered_ = false;
+    tried_ = false;
+  }
 
  private:
   UmcgSlot<Waker> slot_;
@@ -182,6 +191,7 @@ int64_t KernelBackend::Wait(uint32_t flags, uint64_t abs_timeout) const {
 
 absl::Status KernelBackend::AttachServer(Server& server) {
   UnblockSignal(signal_);
+  tls_waker.Release();
   server.umcg.owner = &server;
   server.umcg.task = {};
   server.umcg.task.state = UMCG_TASK_RUNNING;
@@ -202,6 +212,7 @@ void KernelBackend::DetachServer(Server& server) {
 
 absl::Status KernelBackend::AttachWorker(Worker& worker) {
   UnblockSignal(signal_);
+  tls_waker.Release();
   worker.umcg.owner = &worker;
   worker.umcg.task = {};
   worker.umcg.task.state = UMCG_TASK_RUNNING;
@@ -398,14 +409,14 @@ bool KernelBackend::StartOnParkedServer(Server& server, Worker& worker) {
   Word32(self->next_tid)
       .store(static_cast<uint32_t>(worker.tid.load(std::memory_order_relaxed)),
              std::memory_order_relaxed);
-  if (Wait(UMCG_WAIT_WAKE_ONLY, 0) == 0) return true;
   // EAGAIN: it went back to RUNNING after the check, to retry its
   // umcg_wait() (LeaveCpu()). Then the server switches to it itself, as
   // after a switch that got EAGAIN (ServerSwitch()), with server_tid
   // already naming it, as the kernel's own switch would have left it.
-  // Anything else (ESRCH: a pooled worker that exited) is a bug.
-  if (errno != EAGAIN) Fatal("umcg_wait(WAKE_ONLY) of an idle worker", errno);
-  return false;
+  // Any other error (EINVAL: this thread's registration is gone, as in a
+  // forked child) leaves the switch to the server as well, whose
+  // ServerSwitch() reports what the kernel refuses.
+  return Wait(UMCG_WAIT_WAKE_ONLY, 0) == 0;
 }
 
 void KernelBackend::ParkServer(Server& server) {

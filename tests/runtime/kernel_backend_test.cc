@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "kernel/include/uapi/linux/umcg.h"
 #include "runtime/blocking.h"
@@ -260,6 +262,46 @@ TEST_F(KernelBackendTest, TaskStartedOnAParkedServerHandsOffTheCpu) {
   ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
   for (auto& r : runs) EXPECT_EQ(r.load(), 1);
   EXPECT_LE((*s)->metrics().max_running_observed, 1);
+}
+
+// A task submitted from a worker's start hook, before the worker registers
+// with the kernel, must not keep it from registering (Submit may register
+// its thread to wake UMCG threads).
+TEST_F(KernelBackendTest, SubmitFromTheWorkerStartHookLetsTheWorkerRegister) {
+  std::atomic<Scheduler*> sched{nullptr};
+  std::atomic<int> from_hooks{0};
+  absl::Mutex mu;
+  std::vector<std::string> logged;
+  Options o = KernelOptions(2);
+  o.max_workers = 8;
+  o.logger = [&](absl::string_view line) {
+    absl::MutexLock lock(&mu);
+    logged.emplace_back(line);
+  };
+  o.on_worker_start = [&] {
+    Scheduler* s = sched.load();
+    if (s != nullptr && s->Submit([] {}).ok()) from_hooks.fetch_add(1);
+  };
+  auto s = Scheduler::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  sched.store(s->get());
+  std::vector<TaskHandle> hs;
+  for (int i = 0; i < 20; ++i) {
+    auto h =
+        (*s)->Submit([] { EXPECT_TRUE(Sleep(absl::Milliseconds(2)).ok()); });
+    ASSERT_TRUE(h.ok());
+    hs.push_back(*h);
+  }
+  for (auto& h : hs) EXPECT_TRUE(h.WaitUntil(absl::Now() + kEventually).ok());
+  sched.store(nullptr);
+  ASSERT_TRUE((*s)->Shutdown(ShutdownMode::kDrain).ok());
+  EXPECT_GT(from_hooks.load(), 0);
+  EXPECT_EQ((*s)->metrics().tasks_completed,
+            static_cast<uint64_t>(20 + from_hooks.load()));
+  absl::MutexLock lock(&mu);
+  for (const std::string& line : logged) {
+    EXPECT_EQ(line.find("umcg_ctl"), std::string::npos) << line;
+  }
 }
 
 TEST_F(KernelBackendTest, SubmitFromOutsideWakesIdleServersBothWays) {
