@@ -43,9 +43,10 @@ using ::umcg_rpc::runtime::testing::TestOptions;
 using ::umcg_rpc::testing::PoliciesOfThreadsNamed;
 
 // The policy a task sees on its worker, and the monitor's and the only
-// server's once a task has run: the monitor spawned the task's worker
-// (min_workers is 0) and the server dispatched it, so both had set their
-// policy by then.
+// server's once a task has run: the server dispatched it, so it had set
+// its policy by then. The monitor may still be starting (the keeper, not
+// the monitor, spawned the worker): wait for it to name itself, then a
+// moment for the policy it sets right after.
 struct Policies {
   std::vector<int> monitor;
   std::vector<int> server;
@@ -62,6 +63,12 @@ Policies PoliciesAfterOneTask(Options o) {
   if (s == nullptr) return p;
   auto t = s->Submit([&p] { p.worker = sched_getscheduler(0); });
   EXPECT_TRUE(t.ok() && t->Wait().ok());
+  const absl::Time until = absl::Now() + kEventually;
+  while (PoliciesOfThreadsNamed(getpid(), "umcg-monitor").empty() &&
+         absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  absl::SleepFor(absl::Milliseconds(20));
   p.monitor = PoliciesOfThreadsNamed(getpid(), "umcg-monitor");
   p.server = PoliciesOfThreadsNamed(getpid(), "umcg-server-0");
   return p;
