@@ -374,13 +374,15 @@ void KernelBackend::PublishIdleServer(Server& server) {
           std::memory_order_seq_cst);
 }
 
-bool KernelBackend::PrepareDirectStart() {
-  return tls_registered != nullptr || tls_waker.Get(nr_.nr_umcg_ctl) != nullptr;
+struct umcg_task* KernelBackend::WakerTask() const {
+  if (tls_registered != nullptr) return tls_registered;
+  return tls_waker.Get(nr_.nr_umcg_ctl);
 }
 
+bool KernelBackend::PrepareDirectStart() { return WakerTask() != nullptr; }
+
 bool KernelBackend::StartOnParkedServer(Server& server, Worker& worker) {
-  struct umcg_task* self = tls_registered;
-  if (self == nullptr) self = tls_waker.Get(nr_.nr_umcg_ctl);
+  struct umcg_task* self = WakerTask();
   if (self == nullptr) return false;
   struct umcg_task& target = worker.umcg.task;
   // A worker the core pooled may still be on its way into umcg_wait(), or
@@ -452,8 +454,7 @@ void KernelBackend::UnparkServer(Server& server) {
   server.wake_token.store(1, std::memory_order_seq_cst);
   const uint32_t tid =
       static_cast<uint32_t>(server.tid.load(std::memory_order_relaxed));
-  struct umcg_task* self = tls_registered;
-  if (self == nullptr) self = tls_waker.Get(nr_.nr_umcg_ctl);
+  struct umcg_task* self = WakerTask();
   if (self != nullptr) {
     // A UMCG thread: the kernel moves the server IDLE -> RUNNING and
     // wakes it. EAGAIN (not IDLE: awake, or not parked yet, and then it

@@ -80,6 +80,10 @@ class KernelBackend final : public Backend {
 
   int64_t Ctl(uint32_t flags, struct umcg_task* self) const;
   int64_t Wait(uint32_t flags, uint64_t abs_timeout) const;
+  // The calling thread's struct for umcg_wait(WAKE_ONLY): its own if it
+  // is a thread of ours, else its waker registration (made on first use);
+  // nullptr if it cannot have one (somebody else's UMCG thread).
+  struct umcg_task* WakerTask() const;
   // Server side: umcg_wait(next_tid = tid), retried until the switch
   // happened (the target may not be IDLE yet).
   void ServerSwitch(Server& server, uint32_t tid);
