@@ -1416,10 +1416,14 @@ void Core::ExitBlocking(Worker& w) {
   AwaitDispatch(w);
 }
 
-Server* Core::EndBlockLocked(Worker& w, bool may_claim, Server** wake) {
+void Core::CountBlockEndLocked(Worker& w) {
   blocked_.fetch_sub(1, std::memory_order_relaxed);
   wakes_.fetch_add(1, std::memory_order_relaxed);
   w.runnable_since_ns = MonotonicNanos();
+}
+
+Server* Core::EndBlockLocked(Worker& w, bool may_claim, Server** wake) {
+  CountBlockEndLocked(w);
   if (Server* s = may_claim ? ClaimLazyIdleServerLocked() : nullptr) {
     // A CPU whose thread still waits in SwitchTo(): take it, instead of
     // waking that thread only for it to wake `w` (two context switches and
@@ -1538,9 +1542,7 @@ void Core::ResumeSuspendedLocked(Suspension& s, bool may_claim, Worker** direct,
     // UMCG threads), else queued.
     Server* parked = may_claim ? TakeParkedServerLocked() : nullptr;
     if (parked != nullptr) {
-      blocked_.fetch_sub(1, std::memory_order_relaxed);
-      wakes_.fetch_add(1, std::memory_order_relaxed);
-      w.runnable_since_ns = MonotonicNanos();
+      CountBlockEndLocked(w);
       if (StartOnParkedServerLocked(*parked, w, wake)) {
         direct_wakes_.fetch_add(1, std::memory_order_relaxed);
       }

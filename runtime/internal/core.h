@@ -194,6 +194,9 @@ class Core {
   void OnReleasedLocked(Server& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Pops an idle server (to Unpark after releasing mu_), or nullptr.
   Server* TakeIdleServerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the end of `w`'s block (or suspension) and marks it runnable from
+  // now, for the queue-delay figures.
+  void CountBlockEndLocked(Worker& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `w`'s block (or suspension) is over: starts it on a lazily idle server if
   // `may_claim` and one is free (returned; `w` is then RUNNING there), else
   // queues it as resumed (with `wake`, *wake is an idle server to unpark
