@@ -1,6 +1,8 @@
 // Putting a thread under SCHED_BATCH, for the threads that feed or watch
 // workers (queue threads, the runtime's monitor and servers), whose wake-ups
-// should not preempt a running worker; and back under SCHED_OTHER.
+// should not preempt a running worker; and back under SCHED_OTHER. Lowering a
+// thread's weight (its nice value), for queue threads that should gather
+// events into batches while the workers keep the CPUs busy.
 #ifndef UMCG_RPC_RUNTIME_THREAD_POLICY_H_
 #define UMCG_RPC_RUNTIME_THREAD_POLICY_H_
 
@@ -19,6 +21,11 @@ absl::Status UseBatchPolicy(pthread_t thread);
 // Switches `thread` back to SCHED_OTHER, nice value kept (always allowed
 // from SCHED_BATCH). Errors come from pthread_setschedparam(3).
 absl::Status UseNormalPolicy(pthread_t thread);
+
+// Sets the calling thread's nice value (Linux keeps one per thread) to
+// `nice`, -20..19. Raising it is always allowed; lowering it needs
+// CAP_SYS_NICE or RLIMIT_NICE. Errors come from setpriority(2).
+absl::Status SetOwnNice(int nice);
 
 }  // namespace umcg_rpc::runtime
 

@@ -27,6 +27,9 @@ struct ServerOptions {
   // Scheduling policy of the completion-queue threads: "auto" (batch in
   // umcg mode, normal otherwise), "normal" or "batch" (SCHED_BATCH).
   std::string cq_policy = "auto";
+  // Nice value (0..19) of the queue threads: the completion-queue threads
+  // and the downstream client's.
+  int cq_nice = 0;
   // umcg mode: scheduling policy of the runtime's monitor and fallback
   // server threads, "batch" (SCHED_BATCH) or "normal".
   std::string runtime_policy = "batch";

@@ -60,7 +60,22 @@ class Mode:
         self.args = args
 
 
-def available_modes(server, wanted):
+def parse_extra_mode(text):
+    """--extra-mode NAME=FLAGS: a Mode running the server with FLAGS
+    (space-separated), to set a server setting beside the stock modes in one
+    run."""
+    name, sep, flags = text.partition("=")
+    if not sep or not name or not flags.split():
+        sys.exit("compare: --extra-mode wants NAME=FLAGS, e.g. "
+                 "'umcg-fallback-nice10=--mode=umcg --backend=fallback --cq-nice=10'; "
+                 "got %r" % text)
+    if not re.fullmatch(r"(epoll|threadpool|umcg)-[A-Za-z0-9_.+-]+", name):
+        sys.exit("compare: --extra-mode name %r must start with epoll-, threadpool- or "
+                 "umcg- (the tables treat it as a mode of that kind)" % name)
+    return Mode(name, flags.split())
+
+
+def available_modes(server, wanted, extra=()):
     help_text = subprocess.run([server, "--help"], capture_output=True,
                                text=True).stdout
     modes = [Mode("epoll", ["--mode=epoll"]),
@@ -72,6 +87,10 @@ def available_modes(server, wanted):
             modes.append(Mode("umcg-kernel", ["--mode=umcg", "--backend=kernel"]))
     else:
         log("note: this server has no --mode=umcg yet; comparing the baselines")
+    for mode in extra:
+        if any(m.name == mode.name for m in modes):
+            sys.exit("compare: --extra-mode %s: a mode of that name exists" % mode.name)
+        modes.append(mode)
     if wanted:
         names = wanted.split(",")
         unknown = set(names) - {m.name for m in modes}
@@ -271,7 +290,8 @@ class Harness:
         for b in (self.server_bin, self.loadgen_bin, self.burst_bin):
             if not os.access(b, os.X_OK):
                 sys.exit("compare: %s is missing; build it first (bench/compare/run does)" % b)
-        self.modes = available_modes(self.server_bin, opts.modes)
+        self.modes = available_modes(self.server_bin, opts.modes,
+                                     [parse_extra_mode(t) for t in opts.extra_mode])
         self.downstream = None
         self.server_cpus = parse_cpus(opts.server_cpus, "--server-cpus")
         self.client_cpus = parse_cpus(opts.client_cpus, "--client-cpus")
@@ -727,6 +747,11 @@ def main():
     p.add_argument("--build", default="build/release", help="build directory with the binaries")
     p.add_argument("--out", default=None, help="results directory (default bench/compare/results/<time>)")
     p.add_argument("--modes", default="", help="comma-separated subset of modes (default: all available)")
+    p.add_argument("--extra-mode", action="append", default=[], metavar="NAME=FLAGS",
+                   help="one more mode: the server with these space-separated flags, "
+                        "measured beside the others, e.g. 'umcg-fallback-nice10=--mode=umcg "
+                        "--backend=fallback --cq-nice=10' (repeatable; NAME starts with "
+                        "epoll-, threadpool- or umcg-)")
     p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     p.add_argument("--loads", default="0.3,0.5,0.7,0.9",
                    help="offered loads as fractions of the reference saturation rate "

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -76,9 +77,10 @@ class CompletionQueueWorker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Requests the first calls and starts the thread, then makes it
-  // SCHED_BATCH if `batch`; the thread runs even if that fails.
-  absl::Status Start(bool batch);
+  // Requests the first calls and starts the thread, at nice value `nice`,
+  // then makes it SCHED_BATCH if `batch`; the thread runs even if either
+  // fails.
+  absl::Status Start(bool batch, int nice);
 
   // Requests one more call of method `M`, unless shutting down.
   template <typename M>
@@ -262,18 +264,26 @@ void CompletionQueueWorker::RequestCall() {
   raw->Request(service_, cq_.get());
 }
 
-absl::Status CompletionQueueWorker::Start(bool batch) {
+absl::Status CompletionQueueWorker::Start(bool batch, int nice) {
   for (int i = 0; i < kRequestsAhead; ++i) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  thread_ = std::thread([this] { Loop(); });
+  // Set by the thread itself (a nice value is per thread), before its first
+  // event.
+  std::promise<absl::Status> niced;
+  std::future<absl::Status> nice_status = niced.get_future();
+  thread_ = std::thread([this, nice, niced = std::move(niced)]() mutable {
+    niced.set_value(nice == 0 ? absl::OkStatus() : runtime::SetOwnNice(nice));
+    Loop();
+  });
   // Named here rather than by the thread itself, so that the name is set by
   // the time the server reports itself started (tests and operators look
   // the queue threads up by name).
   pthread_setname_np(thread_.native_handle(), "grpc-cq");
-  if (!batch) return absl::OkStatus();
-  return runtime::UseBatchPolicy(thread_.native_handle());
+  absl::Status status = nice_status.get();
+  if (batch) status.Update(runtime::UseBatchPolicy(thread_.native_handle()));
+  return status;
 }
 
 AsyncServer::AsyncServer(WorkloadHandlers& handlers, Executor& executor,
@@ -349,7 +359,7 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   // server's destructor can shut all of them down and join them.
   absl::Status started;
   for (auto& worker : server->workers_) {
-    started.Update(worker->Start(options.batch_cq_threads));
+    started.Update(worker->Start(options.batch_cq_threads, options.cq_nice));
   }
   if (!started.ok()) return started;
   if (grpc::HealthCheckServiceInterface* health =

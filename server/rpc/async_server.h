@@ -32,6 +32,9 @@ struct AsyncServerOptions {
   // Run those threads as SCHED_BATCH: their wake-ups (a call arrived, a
   // reply went out) then no longer preempt a running handler thread.
   bool batch_cq_threads = false;
+  // Nice value of those threads (0..19): higher, and a busy CPU keeps
+  // running handlers while events gather for the queue thread's next turn.
+  int cq_nice = 0;
   // Calls worked on at once before new ones get RESOURCE_EXHAUSTED.
   int64_t max_inflight = 10000;
   // Serve grpc.health.v1.Health (gRPC's default implementation). It runs

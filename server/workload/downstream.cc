@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <future>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -10,20 +11,31 @@
 #include "grpcpp/security/credentials.h"
 #include "runtime/blocking.h"
 #include "runtime/event.h"
+#include "runtime/thread_policy.h"
 #include "server/common/status_convert.h"
 
 namespace umcg_rpc::workload {
 
 DownstreamClient::DownstreamClient(
     std::string target, std::unique_ptr<umcgrpc::v1::Workload::Stub> stub)
-    : target_(std::move(target)), stub_(std::move(stub)) {
-  poller_ = std::thread([this] { Poll(); });
+    : target_(std::move(target)), stub_(std::move(stub)) {}
+
+absl::Status DownstreamClient::StartPoller(int nice) {
+  // Set by the thread itself (a nice value is per thread), before its first
+  // completion.
+  std::promise<absl::Status> niced;
+  std::future<absl::Status> status = niced.get_future();
+  poller_ = std::thread([this, nice, niced = std::move(niced)]() mutable {
+    niced.set_value(nice == 0 ? absl::OkStatus() : runtime::SetOwnNice(nice));
+    Poll();
+  });
   pthread_setname_np(poller_.native_handle(), "downstream-cq");
+  return status.get();
 }
 
 DownstreamClient::~DownstreamClient() {
   cq_.Shutdown();
-  poller_.join();
+  if (poller_.joinable()) poller_.join();
 }
 
 void DownstreamClient::Poll() {
@@ -33,7 +45,7 @@ void DownstreamClient::Poll() {
 }
 
 absl::StatusOr<std::unique_ptr<DownstreamClient>> DownstreamClient::Create(
-    const std::string& target) {
+    const std::string& target, int poller_nice) {
   if (target.empty()) {
     return absl::InvalidArgumentError("downstream target is empty");
   }
@@ -43,8 +55,12 @@ absl::StatusOr<std::unique_ptr<DownstreamClient>> DownstreamClient::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("cannot make a channel to downstream '", target, "'"));
   }
-  return absl::WrapUnique(
+  auto client = absl::WrapUnique(
       new DownstreamClient(target, umcgrpc::v1::Workload::NewStub(channel)));
+  if (absl::Status started = client->StartPoller(poller_nice); !started.ok()) {
+    return started;
+  }
+  return client;
 }
 
 absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,

@@ -27,8 +27,9 @@ class DownstreamClient {
 
   // Makes a plaintext channel to `target` (a gRPC target such as
   // "127.0.0.1:50052"); connects lazily, so the downstream may start later.
+  // The client's thread runs at nice value `poller_nice` (0..19).
   static absl::StatusOr<std::unique_ptr<DownstreamClient>> Create(
-      const std::string& target);
+      const std::string& target, int poller_nice = 0);
 
   // Where this client sends its calls.
   const std::string& target() const { return target_; }
@@ -44,6 +45,10 @@ class DownstreamClient {
  private:
   DownstreamClient(std::string target,
                    std::unique_ptr<umcgrpc::v1::Workload::Stub> stub);
+
+  // Starts the thread at nice value `nice`; the error if that cannot be
+  // set (the thread runs all the same).
+  absl::Status StartPoller(int nice);
 
   // The thread's loop: each completion's tag is the runtime::Event its
   // caller waits on.

@@ -25,22 +25,24 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ((*options)->max_inflight, 10000);
   EXPECT_EQ((*options)->shutdown_grace, absl::Seconds(10));
   EXPECT_EQ((*options)->cq_policy, "auto");
+  EXPECT_EQ((*options)->cq_nice, 0);
   EXPECT_EQ((*options)->runtime_policy, "batch");
   EXPECT_TRUE((*options)->health_service);
 }
 
 TEST(ServerOptionsTest, ParsesEveryFlag) {
-  auto options =
-      Parse({"--mode=threadpool", "--listen", "0.0.0.0:0", "--cq-threads=3",
-             "--cq-policy=batch", "--threads=7", "--max-inflight=9",
-             "--data-file-size=8192", "--downstream=127.0.0.1:1",
-             "--shutdown-grace=1500ms", "--health-service=false"});
+  auto options = Parse({"--mode=threadpool", "--listen", "0.0.0.0:0",
+                        "--cq-threads=3", "--cq-policy=batch", "--cq-nice=19",
+                        "--threads=7", "--max-inflight=9",
+                        "--data-file-size=8192", "--downstream=127.0.0.1:1",
+                        "--shutdown-grace=1500ms", "--health-service=false"});
   ASSERT_TRUE(options.ok()) << options.status();
   const ServerOptions& o = **options;
   EXPECT_EQ(o.mode, ServerMode::kThreadPool);
   EXPECT_EQ(o.listen, "0.0.0.0:0");
   EXPECT_EQ(o.cq_threads, 3);
   EXPECT_EQ(o.cq_policy, "batch");
+  EXPECT_EQ(o.cq_nice, 19);
   EXPECT_EQ(o.threads, 7);
   EXPECT_EQ(o.max_inflight, 9);
   EXPECT_EQ(o.data_file_size, 8192);
@@ -78,6 +80,9 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--mode=umcg", "--min-workers=-1"},
       {"--mode=umcg", "--time-slice=never"},
       {"--cq-policy=fifo"},
+      {"--cq-nice=20"},
+      {"--cq-nice=-1"},
+      {"--cq-nice=low"},
       {"--health-service=maybe"},
       {"--runtime-policy=batch"},
       {"--mode=umcg", "--runtime-policy=fifo"},

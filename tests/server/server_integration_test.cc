@@ -554,6 +554,35 @@ TEST(ServerStartupTest, QueueThreadsAreBatchByDefaultInUmcgModeOnly) {
   }
 }
 
+TEST(ServerStartupTest, CqNiceSetsTheQueueThreadsNiceValue) {
+  struct Case {
+    std::vector<std::string> args;
+    int nice;
+  };
+  // The downstream connects lazily: its client's thread exists without it.
+  const std::vector<Case> cases = {
+      {{"--mode=umcg", "--cq-nice=7"}, 7},
+      {{"--mode=threadpool", "--cq-nice=3", "--cq-threads=2"}, 3},
+      {{"--mode=umcg"}, 0},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    args.push_back("--downstream=127.0.0.1:1");
+    auto server = StartServer(args);
+    ASSERT_NE(server, nullptr);
+    const std::string what = absl::StrJoin(c.args, " ");
+    const std::vector<int> queues =
+        NiceValuesOfThreadsNamed(server->pid(), "grpc-cq");
+    EXPECT_THAT(queues, ::testing::Not(::testing::IsEmpty())) << what;
+    EXPECT_THAT(queues, ::testing::Each(c.nice)) << what;
+    EXPECT_THAT(NiceValuesOfThreadsNamed(server->pid(), "downstream-cq"),
+                ::testing::ElementsAre(c.nice))
+        << what;
+    EXPECT_THAT(server->Log(), HasSubstr(absl::StrCat("cq_nice=", c.nice, " ")))
+        << what;
+  }
+}
+
 TEST(ServerStartupTest, QueueThreadsDefaultToOnePerCpuOnlyInEpollMode) {
   cpu_set_t set;
   ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
