@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <future>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -40,6 +42,19 @@ absl::Status SetOwnNice(int nice) {
     return absl::ErrnoToStatus(errno, absl::StrCat("setting nice ", nice));
   }
   return absl::OkStatus();
+}
+
+std::thread StartNicedThread(int nice, absl::AnyInvocable<void() &&> body,
+                             absl::Status* niced) {
+  std::promise<absl::Status> result;
+  std::future<absl::Status> done = result.get_future();
+  std::thread thread(
+      [nice, result = std::move(result), body = std::move(body)]() mutable {
+        result.set_value(nice == 0 ? absl::OkStatus() : SetOwnNice(nice));
+        std::move(body)();
+      });
+  *niced = done.get();
+  return thread;
 }
 
 }  // namespace umcg_rpc::runtime

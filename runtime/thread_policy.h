@@ -8,6 +8,9 @@
 
 #include <pthread.h>
 
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 
 namespace umcg_rpc::runtime {
@@ -26,6 +29,12 @@ absl::Status UseNormalPolicy(pthread_t thread);
 // `nice`, -20..19. Raising it is always allowed; lowering it needs
 // CAP_SYS_NICE or RLIMIT_NICE. Errors come from setpriority(2).
 absl::Status SetOwnNice(int nice);
+
+// Starts `body` on a new thread that first sets its own nice value to
+// `nice` (0: leaves it alone); `*niced` holds how that went by the time
+// this returns. The thread runs `body` either way.
+std::thread StartNicedThread(int nice, absl::AnyInvocable<void() &&> body,
+                             absl::Status* niced);
 
 }  // namespace umcg_rpc::runtime
 

@@ -155,11 +155,10 @@ absl::Status RunServer(const ServerOptions& options) {
   if (!data_file.ok()) return data_file.status();
   const std::string data_description = (*data_file)->description();
 
-  const int cq_nice = options.cq_nice;
   std::unique_ptr<workload::DownstreamClient> downstream;
   if (!options.downstream.empty()) {
     absl::StatusOr<std::unique_ptr<workload::DownstreamClient>> client =
-        workload::DownstreamClient::Create(options.downstream, cq_nice);
+        workload::DownstreamClient::Create(options.downstream, options.cq_nice);
     if (!client.ok()) return client.status();
     downstream = *std::move(client);
   }
@@ -210,7 +209,7 @@ absl::Status RunServer(const ServerOptions& options) {
   server_options.batch_cq_threads =
       options.cq_policy == "batch" ||
       (options.cq_policy == "auto" && options.mode == ServerMode::kUmcg);
-  server_options.cq_nice = cq_nice;
+  server_options.cq_nice = options.cq_nice;
   server_options.max_inflight = options.max_inflight;
   server_options.health_service = options.health_service;
   absl::StatusOr<std::unique_ptr<AsyncServer>> server =
@@ -224,7 +223,7 @@ absl::Status RunServer(const ServerOptions& options) {
        {"port", (*server)->port()},
        {"cq_threads", cq_threads},
        {"cq_policy", server_options.batch_cq_threads ? "batch" : "normal"},
-       {"cq_nice", cq_nice},
+       {"cq_nice", options.cq_nice},
        {"runtime_policy",
         options.mode == ServerMode::kUmcg ? options.runtime_policy : "none"},
        {"handler_threads", handler_threads},

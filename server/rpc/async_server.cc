@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <future>
 #include <thread>
 #include <utility>
 
@@ -269,19 +268,13 @@ absl::Status CompletionQueueWorker::Start(bool batch, int nice) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  // Set by the thread itself (a nice value is per thread), before its first
-  // event.
-  std::promise<absl::Status> niced;
-  std::future<absl::Status> nice_status = niced.get_future();
-  thread_ = std::thread([this, nice, niced = std::move(niced)]() mutable {
-    niced.set_value(nice == 0 ? absl::OkStatus() : runtime::SetOwnNice(nice));
-    Loop();
-  });
+  absl::Status status;
+  thread_ = runtime::StartNicedThread(
+      nice, [this] { Loop(); }, &status);
   // Named here rather than by the thread itself, so that the name is set by
   // the time the server reports itself started (tests and operators look
   // the queue threads up by name).
   pthread_setname_np(thread_.native_handle(), "grpc-cq");
-  absl::Status status = nice_status.get();
   if (batch) status.Update(runtime::UseBatchPolicy(thread_.native_handle()));
   return status;
 }

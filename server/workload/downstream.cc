@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <future>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -21,16 +20,11 @@ DownstreamClient::DownstreamClient(
     : target_(std::move(target)), stub_(std::move(stub)) {}
 
 absl::Status DownstreamClient::StartPoller(int nice) {
-  // Set by the thread itself (a nice value is per thread), before its first
-  // completion.
-  std::promise<absl::Status> niced;
-  std::future<absl::Status> status = niced.get_future();
-  poller_ = std::thread([this, nice, niced = std::move(niced)]() mutable {
-    niced.set_value(nice == 0 ? absl::OkStatus() : runtime::SetOwnNice(nice));
-    Poll();
-  });
+  absl::Status status;
+  poller_ = runtime::StartNicedThread(
+      nice, [this] { Poll(); }, &status);
   pthread_setname_np(poller_.native_handle(), "downstream-cq");
-  return status.get();
+  return status;
 }
 
 DownstreamClient::~DownstreamClient() {
