@@ -104,8 +104,8 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                  "Nice value of the queue threads (completion queues and the "
                  "downstream client's), 0..19. Higher batches their events "
                  "but caps their share of a busy CPU: measured, it raised "
-                 "closed-loop throughput and lowered the rate an open "
-                 "loop sustains (docs/server.md)")
+                 "closed-loop throughput but not what an open loop got "
+                 "through (docs/server.md)")
       ->type_name("NICE")
       ->check(CLI::Range(0, 19));
   app.add_option("--health-service", options.health_service,
