@@ -31,10 +31,11 @@ absl::Status UseNormalPolicy(pthread_t thread);
 absl::Status SetOwnNice(int nice);
 
 // Starts `body` on a new thread that first sets its own nice value to
-// `nice` (0: leaves it alone); `*niced` holds how that went by the time
-// this returns. The thread runs `body` either way.
-std::thread StartNicedThread(int nice, absl::AnyInvocable<void() &&> body,
-                             absl::Status* niced);
+// `nice` (0: keeps the value it inherits); returns once that is done, with
+// the outcome in `*niced` (not null). The thread runs `body` either way.
+[[nodiscard]] std::thread StartNicedThread(int nice,
+                                           absl::AnyInvocable<void() &&> body,
+                                           absl::Status* niced);
 
 }  // namespace umcg_rpc::runtime
 

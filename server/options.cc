@@ -101,9 +101,11 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
       ->type_name("POLICY")
       ->check(CLI::IsMember({"auto", "normal", "batch"}));
   app.add_option("--cq-nice", options.cq_nice,
-                 "Nice value of the queue threads (completion queues and the "
-                 "downstream client's), 0..19. Higher batches their events "
-                 "but caps their share of a busy CPU: measured, it raised "
+                 "Nice value of the queue threads (completion queues, which "
+                 "in epoll mode run the handlers too, and the downstream "
+                 "client's), 0..19; 0 keeps the inherited one. Higher "
+                 "batches their events but caps their share of a busy CPU: "
+                 "measured with the server on one CPU, it raised "
                  "closed-loop throughput but not what an open loop got "
                  "through (docs/server.md)")
       ->type_name("NICE")

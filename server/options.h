@@ -28,7 +28,7 @@ struct ServerOptions {
   // umcg mode, normal otherwise), "normal" or "batch" (SCHED_BATCH).
   std::string cq_policy = "auto";
   // Nice value (0..19) of the queue threads: the completion-queue threads
-  // and the downstream client's.
+  // and the downstream client's; 0 keeps the inherited one.
   int cq_nice = 0;
   // umcg mode: scheduling policy of the runtime's monitor and fallback
   // server threads, "batch" (SCHED_BATCH) or "normal".

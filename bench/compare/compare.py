@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -55,9 +56,12 @@ THREADPOOL_THREADS = 256
 
 
 class Mode:
-    def __init__(self, name, args):
+    def __init__(self, name, args, extra=False):
         self.name = name
         self.args = args
+        # From --extra-mode: measured and tabled like the others, but never
+        # the reference that sets the offered loads.
+        self.extra = extra
 
 
 def parse_extra_mode(text):
@@ -69,10 +73,17 @@ def parse_extra_mode(text):
         sys.exit("compare: --extra-mode wants NAME=FLAGS, e.g. "
                  "'umcg-fallback-nice10=--mode=umcg --backend=fallback --cq-nice=10'; "
                  "got %r" % text)
-    if not re.fullmatch(r"(epoll|threadpool|umcg)-[A-Za-z0-9_.+-]+", name):
+    match = re.fullmatch(r"(epoll|threadpool|umcg)-[A-Za-z0-9_.+-]+", name)
+    if not match:
         sys.exit("compare: --extra-mode name %r must start with epoll-, threadpool- or "
-                 "umcg- (the tables treat it as a mode of that kind)" % name)
-    return Mode(name, flags.split())
+                 "umcg-, the --mode its flags give" % name)
+    if name == W5_THREAD_PER_CALL:
+        sys.exit("compare: --extra-mode name %r is W5's own mode" % name)
+    args = flags.split()
+    if "--mode=" + match.group(1) not in args:
+        sys.exit("compare: --extra-mode %s: its flags must include --mode=%s "
+                 "(got %r)" % (name, match.group(1), flags))
+    return Mode(name, args, extra=True)
 
 
 def available_modes(server, wanted, extra=()):
@@ -88,6 +99,8 @@ def available_modes(server, wanted, extra=()):
     else:
         log("note: this server has no --mode=umcg yet; comparing the baselines")
     for mode in extra:
+        if mode.name.startswith("umcg-") and "--backend" not in help_text:
+            sys.exit("compare: --extra-mode %s: this server has no umcg mode" % mode.name)
         if any(m.name == mode.name for m in modes):
             sys.exit("compare: --extra-mode %s: a mode of that name exists" % mode.name)
         modes.append(mode)
@@ -96,7 +109,9 @@ def available_modes(server, wanted, extra=()):
         unknown = set(names) - {m.name for m in modes}
         if unknown:
             sys.exit("compare: modes not available here: " + ",".join(sorted(unknown)))
-        modes = [m for m in modes if m.name in names]
+        # Extra modes are always run: asking for one and leaving it out of
+        # --modes is surely a slip.
+        modes = [m for m in modes if m.name in names or m.extra]
     return modes
 
 
@@ -295,6 +310,9 @@ class Harness:
         self.downstream = None
         self.server_cpus = parse_cpus(opts.server_cpus, "--server-cpus")
         self.client_cpus = parse_cpus(opts.client_cpus, "--client-cpus")
+        if self.server_cpus is None and self.client_cpus is not None:
+            # Not pinned: every CPU, not the client's this process moves to.
+            self.server_cpus = os.sched_getaffinity(0)
         if self.client_cpus is not None:
             # The harness (and its sampler thread) counts as client.
             os.sched_setaffinity(0, self.client_cpus)
@@ -421,8 +439,10 @@ class Harness:
                 results["saturation"][w] = sat
                 # Issue 5's reference rates: epoll's saturation for W1, W3
                 # and W4, umcg's (its best backend) for W2.
+                stock = {m.name for m in self.modes if not m.extra}
                 if w == "W2":
-                    umcg = [v for k, v in sat.items() if k.startswith("umcg-")]
+                    umcg = [v for k, v in sat.items()
+                            if k.startswith("umcg-") and k in stock]
                     ref = max(umcg) if umcg else None
                 else:
                     ref = sat.get("epoll")
@@ -811,7 +831,7 @@ def main():
         log("harness stopped early: %s" % e)
         results = harness.results
         results["failures"].append({"error": "harness stopped: %s" % e})
-    results["command"] = " ".join(["bench/compare/run"] + sys.argv[1:])
+    results["command"] = shlex.join(["bench/compare/run"] + sys.argv[1:])
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     write_table(results, os.path.join(out, "table.md"))

@@ -618,10 +618,8 @@ void Core::OnKernelRunnableLocked(Worker& w) {
       return;
     case WorkerState::kBlocked:
       // Its server saw it stop; now its block (or preemption) is over.
-      blocked_.fetch_sub(1, std::memory_order_relaxed);
-      wakes_.fetch_add(1, std::memory_order_relaxed);
+      CountBlockEndLocked(w);
       w.state.store(WorkerState::kRunnable, std::memory_order_relaxed);
-      w.runnable_since_ns = MonotonicNanos();
       PushResumedLocked(w, /*wake_server=*/false);
       return;
     case WorkerState::kRunning:

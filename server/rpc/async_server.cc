@@ -76,9 +76,10 @@ class CompletionQueueWorker {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Requests the first calls and starts the thread, at nice value `nice`,
-  // then makes it SCHED_BATCH if `batch`; the thread runs even if either
-  // fails.
+  // Requests the first calls and starts the thread, at nice value `nice`
+  // (0: inherited), then makes it SCHED_BATCH if `batch`. An error names
+  // the setting that failed; the thread runs all the same (the server's
+  // destructor joins it).
   absl::Status Start(bool batch, int nice);
 
   // Requests one more call of method `M`, unless shutting down.
@@ -268,9 +269,14 @@ absl::Status CompletionQueueWorker::Start(bool batch, int nice) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  absl::Status status;
+  absl::Status niced;
   thread_ = runtime::StartNicedThread(
-      nice, [this] { Loop(); }, &status);
+      nice, [this] { Loop(); }, &niced);
+  absl::Status status =
+      niced.ok()
+          ? niced
+          : absl::Status(niced.code(),
+                         absl::StrCat("--cq-nice: grpc-cq: ", niced.message()));
   // Named here rather than by the thread itself, so that the name is set by
   // the time the server reports itself started (tests and operators look
   // the queue threads up by name).

@@ -20,11 +20,13 @@ DownstreamClient::DownstreamClient(
     : target_(std::move(target)), stub_(std::move(stub)) {}
 
 absl::Status DownstreamClient::StartPoller(int nice) {
-  absl::Status status;
+  absl::Status niced;
   poller_ = runtime::StartNicedThread(
-      nice, [this] { Poll(); }, &status);
+      nice, [this] { Poll(); }, &niced);
   pthread_setname_np(poller_.native_handle(), "downstream-cq");
-  return status;
+  if (niced.ok()) return niced;
+  return absl::Status(niced.code(),
+                      absl::StrCat("downstream-cq thread: ", niced.message()));
 }
 
 DownstreamClient::~DownstreamClient() {

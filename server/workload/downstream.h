@@ -27,7 +27,8 @@ class DownstreamClient {
 
   // Makes a plaintext channel to `target` (a gRPC target such as
   // "127.0.0.1:50052"); connects lazily, so the downstream may start later.
-  // The client's thread runs at nice value `poller_nice` (0..19).
+  // The client's thread runs at nice value `poller_nice` (0..19; 0 keeps
+  // the inherited one); an error if that cannot be set.
   static absl::StatusOr<std::unique_ptr<DownstreamClient>> Create(
       const std::string& target, int poller_nice = 0);
 
@@ -47,7 +48,7 @@ class DownstreamClient {
                    std::unique_ptr<umcgrpc::v1::Workload::Stub> stub);
 
   // Starts the thread at nice value `nice`; the error if that cannot be
-  // set (the thread runs all the same).
+  // set (the thread runs all the same, and the destructor joins it).
   absl::Status StartPoller(int nice);
 
   // The thread's loop: each completion's tag is the runtime::Event its

@@ -2,6 +2,7 @@
 // gRPC the way a user would.
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -555,6 +556,10 @@ TEST(ServerStartupTest, QueueThreadsAreBatchByDefaultInUmcgModeOnly) {
 }
 
 TEST(ServerStartupTest, CqNiceSetsTheQueueThreadsNiceValue) {
+  if (getpriority(PRIO_PROCESS, 0) > 3) {
+    GTEST_SKIP() << "this test runs at a nice value above the cases' 3 "
+                    "(lowering it needs CAP_SYS_NICE)";
+  }
   struct Case {
     std::vector<std::string> args;
     int nice;
@@ -574,9 +579,11 @@ TEST(ServerStartupTest, CqNiceSetsTheQueueThreadsNiceValue) {
     const std::vector<int> queues =
         NiceValuesOfThreadsNamed(server->pid(), "grpc-cq");
     EXPECT_THAT(queues, ::testing::Not(::testing::IsEmpty())) << what;
-    EXPECT_THAT(queues, ::testing::Each(c.nice)) << what;
+    // 0 keeps the value the server inherited from this test.
+    const int expected = c.nice != 0 ? c.nice : getpriority(PRIO_PROCESS, 0);
+    EXPECT_THAT(queues, ::testing::Each(expected)) << what;
     EXPECT_THAT(NiceValuesOfThreadsNamed(server->pid(), "downstream-cq"),
-                ::testing::ElementsAre(c.nice))
+                ::testing::ElementsAre(expected))
         << what;
     EXPECT_THAT(server->Log(), HasSubstr(absl::StrCat("cq_nice=", c.nice, " ")))
         << what;

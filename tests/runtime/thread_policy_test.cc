@@ -1,0 +1,58 @@
+#include "runtime/thread_policy.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "gtest/gtest.h"
+
+namespace umcg_rpc::runtime {
+namespace {
+
+// The calling thread's nice value.
+int OwnNice() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())); }
+
+TEST(ThreadPolicyTest, SetOwnNiceRejectsValuesOutsideTheRange) {
+  EXPECT_EQ(SetOwnNice(20).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SetOwnNice(-21).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ThreadPolicyTest, StartNicedThreadSetsTheNewThreadsValueOnly) {
+  const int before = OwnNice();
+  // One step above ours: always allowed, whatever this test inherited.
+  const int wanted = std::min(before + 1, 19);
+  std::atomic<int> seen{-100};
+  absl::Status niced;
+  std::thread t = StartNicedThread(
+      wanted, [&seen] { seen.store(OwnNice()); }, &niced);
+  t.join();
+  EXPECT_TRUE(niced.ok()) << niced;
+  EXPECT_EQ(seen.load(), wanted);
+  EXPECT_EQ(OwnNice(), before);
+}
+
+TEST(ThreadPolicyTest, StartNicedThreadWithZeroKeepsTheInheritedValue) {
+  const int before = OwnNice();
+  std::atomic<int> seen{-100};
+  absl::Status niced = absl::UnknownError("not set");
+  std::thread t = StartNicedThread(
+      0, [&seen] { seen.store(OwnNice()); }, &niced);
+  t.join();
+  EXPECT_TRUE(niced.ok()) << niced;
+  EXPECT_EQ(seen.load(), before);
+}
+
+TEST(ThreadPolicyTest, StartNicedThreadRunsTheBodyWhenTheValueIsRefused) {
+  std::atomic<bool> ran{false};
+  absl::Status niced;
+  std::thread t = StartNicedThread(
+      25, [&ran] { ran.store(true); }, &niced);
+  t.join();
+  EXPECT_EQ(niced.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ran.load());
+}
+
+}  // namespace
+}  // namespace umcg_rpc::runtime
