@@ -1743,12 +1743,13 @@ int64_t Core::NextRetireDueLocked() const {
 }
 
 void Core::MonitorLoop() {
-  pthread_setname_np(pthread_self(), "umcg-monitor");
   if (batch_runtime_threads_) {
     if (absl::Status batch = UseBatchPolicy(pthread_self()); !batch.ok()) {
       Log(absl::StrCat("monitor: ", batch.ToString()));
     }
   }
+  // Named once its policy is set: whoever finds the name finds the policy.
+  pthread_setname_np(pthread_self(), "umcg-monitor");
   absl::Duration tick = absl::Milliseconds(10);
   if (options_.block_threshold > absl::ZeroDuration()) {
     tick = std::min(tick, options_.block_threshold / 4);
@@ -2005,12 +2006,13 @@ void Core::KickKeeper(bool retire) {
 }
 
 void Core::KeeperLoop() {
-  pthread_setname_np(pthread_self(), "umcg-keeper");
   if (batch_runtime_threads_) {
     if (absl::Status batch = UseBatchPolicy(pthread_self()); !batch.ok()) {
       Log(absl::StrCat("keeper: ", batch.ToString()));
     }
   }
+  // Named once its policy is set, as the monitor.
+  pthread_setname_np(pthread_self(), "umcg-keeper");
   while (true) {
     bool retire = false;
     {

@@ -45,8 +45,8 @@ using ::umcg_rpc::testing::PoliciesOfThreadsNamed;
 // The policy a task sees on its worker, and the monitor's and the only
 // server's once a task has run: the server dispatched it, so it had set
 // its policy by then. The monitor may still be starting (the keeper, not
-// the monitor, spawned the worker): wait for it to name itself, then a
-// moment for the policy it sets right after.
+// the monitor, spawned the worker): wait for it to name itself, which it
+// does once its policy is set.
 struct Policies {
   std::vector<int> monitor;
   std::vector<int> server;
@@ -68,7 +68,6 @@ Policies PoliciesAfterOneTask(Options o) {
          absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(1));
   }
-  absl::SleepFor(absl::Milliseconds(20));
   p.monitor = PoliciesOfThreadsNamed(getpid(), "umcg-monitor");
   p.server = PoliciesOfThreadsNamed(getpid(), "umcg-server-0");
   return p;
