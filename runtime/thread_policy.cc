@@ -44,15 +44,25 @@ absl::Status SetOwnNice(int nice) {
   return absl::OkStatus();
 }
 
-std::thread StartNicedThread(int nice, absl::AnyInvocable<void() &&> body,
+std::thread StartNicedThread(const char* name, int nice,
+                             absl::AnyInvocable<void() &&> body,
                              absl::Status* niced) {
   std::promise<absl::Status> result;
   std::future<absl::Status> done = result.get_future();
-  std::thread thread(
-      [nice, result = std::move(result), body = std::move(body)]() mutable {
-        result.set_value(nice == 0 ? absl::OkStatus() : SetOwnNice(nice));
-        std::move(body)();
-      });
+  std::thread thread([name, nice, result = std::move(result),
+                      body = std::move(body)]() mutable {
+    // Named by the thread itself before the promise is kept, so that the
+    // name is set by the time the starter goes on (tests and operators
+    // look threads up by name).
+    pthread_setname_np(pthread_self(), name);
+    absl::Status status = nice == 0 ? absl::OkStatus() : SetOwnNice(nice);
+    if (!status.ok()) {
+      status = absl::Status(status.code(),
+                            absl::StrCat(name, " thread: ", status.message()));
+    }
+    result.set_value(std::move(status));
+    std::move(body)();
+  });
   *niced = done.get();
   return thread;
 }

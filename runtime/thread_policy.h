@@ -30,10 +30,12 @@ absl::Status UseNormalPolicy(pthread_t thread);
 // CAP_SYS_NICE or RLIMIT_NICE. Errors come from setpriority(2).
 absl::Status SetOwnNice(int nice);
 
-// Starts `body` on a new thread that first sets its own nice value to
-// `nice` (0: keeps the value it inherits); returns once that is done, with
-// the outcome in `*niced` (not null). The thread runs `body` either way.
-[[nodiscard]] std::thread StartNicedThread(int nice,
+// Starts `body` on a new thread named `name` (15 characters at most) that
+// first sets its own nice value to `nice` (0: keeps the value it
+// inherits); returns once the name and the value are set, with the
+// outcome in `*niced` (not null; an error names the thread). The thread
+// runs `body` either way.
+[[nodiscard]] std::thread StartNicedThread(const char* name, int nice,
                                            absl::AnyInvocable<void() &&> body,
                                            absl::Status* niced);
 

@@ -269,18 +269,9 @@ absl::Status CompletionQueueWorker::Start(bool batch, int nice) {
     RequestCall<EchoMethod>();
     RequestCall<RunMethod>();
   }
-  absl::Status niced;
+  absl::Status status;
   thread_ = runtime::StartNicedThread(
-      nice, [this] { Loop(); }, &niced);
-  absl::Status status =
-      niced.ok()
-          ? niced
-          : absl::Status(niced.code(),
-                         absl::StrCat("--cq-nice: grpc-cq: ", niced.message()));
-  // Named here rather than by the thread itself, so that the name is set by
-  // the time the server reports itself started (tests and operators look
-  // the queue threads up by name).
-  pthread_setname_np(thread_.native_handle(), "grpc-cq");
+      "grpc-cq", nice, [this] { Loop(); }, &status);
   if (batch) status.Update(runtime::UseBatchPolicy(thread_.native_handle()));
   return status;
 }

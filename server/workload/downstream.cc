@@ -22,11 +22,8 @@ DownstreamClient::DownstreamClient(
 absl::Status DownstreamClient::StartPoller(int nice) {
   absl::Status niced;
   poller_ = runtime::StartNicedThread(
-      nice, [this] { Poll(); }, &niced);
-  pthread_setname_np(poller_.native_handle(), "downstream-cq");
-  if (niced.ok()) return niced;
-  return absl::Status(niced.code(),
-                      absl::StrCat("downstream-cq thread: ", niced.message()));
+      "downstream-cq", nice, [this] { Poll(); }, &niced);
+  return niced;
 }
 
 DownstreamClient::~DownstreamClient() {

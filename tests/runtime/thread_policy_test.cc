@@ -1,10 +1,12 @@
 #include "runtime/thread_policy.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -26,11 +28,15 @@ TEST(ThreadPolicyTest, StartNicedThreadSetsTheNewThreadsValueOnly) {
   std::atomic<int> seen{-100};
   absl::Status niced;
   std::thread t = StartNicedThread(
-      wanted, [&seen] { seen.store(OwnNice()); }, &niced);
+      "test-niced", wanted, [&seen] { seen.store(OwnNice()); }, &niced);
+  // Named before StartNicedThread returns.
+  char name[16] = {};
+  EXPECT_EQ(pthread_getname_np(t.native_handle(), name, sizeof(name)), 0);
   t.join();
   EXPECT_TRUE(niced.ok()) << niced;
   EXPECT_EQ(seen.load(), wanted);
   EXPECT_EQ(OwnNice(), before);
+  EXPECT_STREQ(name, "test-niced");
 }
 
 TEST(ThreadPolicyTest, StartNicedThreadWithZeroKeepsTheInheritedValue) {
@@ -38,7 +44,7 @@ TEST(ThreadPolicyTest, StartNicedThreadWithZeroKeepsTheInheritedValue) {
   std::atomic<int> seen{-100};
   absl::Status niced = absl::UnknownError("not set");
   std::thread t = StartNicedThread(
-      0, [&seen] { seen.store(OwnNice()); }, &niced);
+      "test-inherit", 0, [&seen] { seen.store(OwnNice()); }, &niced);
   t.join();
   EXPECT_TRUE(niced.ok()) << niced;
   EXPECT_EQ(seen.load(), before);
@@ -48,9 +54,11 @@ TEST(ThreadPolicyTest, StartNicedThreadRunsTheBodyWhenTheValueIsRefused) {
   std::atomic<bool> ran{false};
   absl::Status niced;
   std::thread t = StartNicedThread(
-      25, [&ran] { ran.store(true); }, &niced);
+      "test-refused", 25, [&ran] { ran.store(true); }, &niced);
   t.join();
   EXPECT_EQ(niced.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(niced.message().find("test-refused thread"), std::string::npos)
+      << niced;
   EXPECT_TRUE(ran.load());
 }
 
