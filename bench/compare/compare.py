@@ -139,6 +139,20 @@ def parse_cpus(text, flag):
     return cpus
 
 
+def pin_client(server_text, client_text):
+    """Parses --server-cpus and --client-cpus and moves this process (which
+    counts as client) to the client's CPUs. Returns (server_cpus,
+    client_cpus); with only the client pinned, the server's are every CPU
+    this process had, not the client's ones its children would inherit."""
+    server = parse_cpus(server_text, "--server-cpus")
+    client = parse_cpus(client_text, "--client-cpus")
+    if client is not None:
+        if server is None:
+            server = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, client)
+    return server, client
+
+
 def pinned(cpus):
     """A preexec_fn that confines a child process to `cpus` (None: no-op)."""
     if cpus is None:
@@ -308,14 +322,9 @@ class Harness:
         self.modes = available_modes(self.server_bin, opts.modes,
                                      [parse_extra_mode(t) for t in opts.extra_mode])
         self.downstream = None
-        self.server_cpus = parse_cpus(opts.server_cpus, "--server-cpus")
-        self.client_cpus = parse_cpus(opts.client_cpus, "--client-cpus")
-        if self.server_cpus is None and self.client_cpus is not None:
-            # Not pinned: every CPU, not the client's this process moves to.
-            self.server_cpus = os.sched_getaffinity(0)
-        if self.client_cpus is not None:
-            # The harness (and its sampler thread) counts as client.
-            os.sched_setaffinity(0, self.client_cpus)
+        # The harness (and its sampler thread) counts as client.
+        self.server_cpus, self.client_cpus = pin_client(opts.server_cpus,
+                                                        opts.client_cpus)
 
     def start_server(self, mode, workload, sample_runnable=False):
         args = list(mode.args) + self.common_server_args()
