@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -26,12 +27,20 @@ TEST(ThreadPolicyTest, StartNicedThreadSetsTheNewThreadsValueOnly) {
   // One step above ours: always allowed, whatever this test inherited.
   const int wanted = std::min(before + 1, 19);
   std::atomic<int> seen{-100};
+  std::atomic<bool> release{false};
   absl::Status niced;
   std::thread t = StartNicedThread(
-      "test-niced", wanted, [&seen] { seen.store(OwnNice()); }, &niced);
+      "test-niced", wanted,
+      [&seen, &release] {
+        seen.store(OwnNice());
+        // Alive until the name has been read (glibc reads it from /proc).
+        while (!release.load()) std::this_thread::yield();
+      },
+      &niced);
   // Named before StartNicedThread returns.
   char name[16] = {};
   EXPECT_EQ(pthread_getname_np(t.native_handle(), name, sizeof(name)), 0);
+  release.store(true);
   t.join();
   EXPECT_TRUE(niced.ok()) << niced;
   EXPECT_EQ(seen.load(), wanted);
