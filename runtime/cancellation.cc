@@ -1,11 +1,23 @@
 #include "runtime/cancellation.h"
 
+#include <atomic>
+#include <cstdint>
+
 namespace umcg_rpc::runtime {
+
+namespace {
+
+// Bumped after a token's flag is set (release; CancellationsSoFar()).
+std::atomic<uint64_t> cancellations{0};
+
+}  // namespace
 
 CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
 
 void CancellationToken::Cancel() const {
   if (!state_->cancelled.exchange(true, std::memory_order_acq_rel)) {
+    // Release: the flag is set before a sweep can see the count move.
+    cancellations.fetch_add(1, std::memory_order_release);
     state_->notification.Notify();
   }
 }
@@ -17,5 +29,13 @@ bool CancellationToken::IsCancelled() const {
 bool CancellationToken::WaitUntil(absl::Time deadline) const {
   return state_->notification.WaitUntil(deadline);
 }
+
+namespace internal {
+
+uint64_t CancellationsSoFar() {
+  return cancellations.load(std::memory_order_acquire);
+}
+
+}  // namespace internal
 
 }  // namespace umcg_rpc::runtime

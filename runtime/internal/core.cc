@@ -370,6 +370,10 @@ void Core::PushTaskLocked(std::shared_ptr<TaskState> t) {
   }
   tasks_tail_ = raw;
   ++tasks_count_;
+  if (raw->options.deadline != absl::InfiniteFuture()) ++deadlined_tasks_;
+  // Cancelled before this push: the count the sweep watches may already
+  // have moved past its last look.
+  if (raw->options.cancellation.IsCancelled()) cancelled_task_queued_ = true;
 }
 
 std::shared_ptr<TaskState> Core::PopTaskLocked() {
@@ -379,6 +383,7 @@ std::shared_ptr<TaskState> Core::PopTaskLocked() {
   if (tasks_head_ == nullptr) tasks_tail_ = nullptr;
   t->next = nullptr;
   --tasks_count_;
+  if (t->options.deadline != absl::InfiniteFuture()) --deadlined_tasks_;
   return std::move(t->self);
 }
 
@@ -393,6 +398,7 @@ TaskState* Core::UnlinkTasksLocked(Pred pred) {
     if (pred(*t)) {
       *link = t->next;
       --tasks_count_;
+      if (t->options.deadline != absl::InfiniteFuture()) --deadlined_tasks_;
       t->next = nullptr;
       *out_tail = t;
       out_tail = &t->next;
@@ -2168,10 +2174,21 @@ void Core::SweepQueuedTasks() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (tasks_head_ == nullptr) return;
-    const absl::Time now = RealNow();
-    TaskState* failed = UnlinkTasksLocked([now](const TaskState& t) {
-      return t.options.cancellation.IsCancelled() || now >= t.options.deadline;
-    });
+    // Read under mu_: a token counted here whose task is queued reads as
+    // cancelled below; one counted later moves the count for the next
+    // sweep.
+    const uint64_t cancellations = CancellationsSoFar();
+    TaskState* failed = nullptr;
+    if (deadlined_tasks_ > 0 || cancelled_task_queued_ ||
+        cancellations != swept_cancellations_) {
+      swept_cancellations_ = cancellations;
+      cancelled_task_queued_ = false;
+      const absl::Time now = RealNow();
+      failed = UnlinkTasksLocked([now](const TaskState& t) {
+        return t.options.cancellation.IsCancelled() ||
+               now >= t.options.deadline;
+      });
+    }
     // Completed by the keeper: completing wakes the task's waiters under
     // their event's mutex, which a parked waiter may hold.
     if (failed != nullptr) {

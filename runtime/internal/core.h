@@ -384,6 +384,14 @@ class Core {
   TaskState* tasks_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   TaskState* tasks_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   size_t tasks_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the monitor's sweep has to look for. Without a queued deadline, a
+  // token cancelled since the last sweep, or a task queued with its token
+  // already cancelled, no queued task can have become unwanted, and the
+  // sweep leaves the queue alone (it would walk thousands of tasks under
+  // mu_ every 10 ms in a burst).
+  size_t deadlined_tasks_ ABSL_GUARDED_BY(mu_) = 0;  // Queued, finite deadline.
+  bool cancelled_task_queued_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t swept_cancellations_ ABSL_GUARDED_BY(mu_) = 0;  // At the last sweep.
   Worker* resumed_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   Worker* resumed_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   int resumed_count_ ABSL_GUARDED_BY(mu_) = 0;

@@ -355,6 +355,47 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   EXPECT_EQ(m.tasks_cancelled, 1u);
 }
 
+// With no deadline queued, the sweep looks at the queue only when a token
+// has been cancelled since its last look, or a task came with its token
+// already cancelled: both are still failed while the only worker is busy.
+TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
+  Options o = TestOptions(1);
+  o.max_workers = 1;
+  auto s = MakeScheduler(o);
+  ASSERT_NE(s, nullptr);
+  Event release;
+  auto blocker = s->Submit([&] { EXPECT_TRUE(AwaitEvent(release).ok()); });
+  ASSERT_TRUE(blocker.ok());
+  std::atomic<int> ran{0};
+  auto queued = s->Submit([&] { ran.fetch_add(1); });
+  ASSERT_TRUE(queued.ok());
+  // Some sweeps find nothing to look for first.
+  absl::SleepFor(absl::Milliseconds(30));
+  queued->Cancel();
+  EXPECT_EQ(queued->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kCancelled);
+  // A token cancelled before its task was queued, after the sweeps have
+  // seen that cancellation's count (`waiting` keeps the queue non-empty,
+  // so they look).
+  std::atomic<bool> waiting_ran{false};
+  auto waiting = s->Submit([&] { waiting_ran = true; });
+  ASSERT_TRUE(waiting.ok());
+  TaskOptions cancelled_first;
+  cancelled_first.cancellation.Cancel();
+  absl::SleepFor(absl::Milliseconds(30));
+  auto late = s->Submit([&] { ran.fetch_add(1); }, cancelled_first);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_FALSE(waiting_ran.load());
+  release.Notify();
+  EXPECT_TRUE(blocker->Wait().ok());
+  EXPECT_TRUE(waiting->Wait().ok());
+  EXPECT_TRUE(waiting_ran.load());
+  EXPECT_EQ(s->metrics().tasks_cancelled, 2u);
+}
+
 TEST(YieldTest, YieldLetsTheOtherTaskRun) {
   Options o = TestOptions(1);
   o.time_slice = absl::ZeroDuration();
