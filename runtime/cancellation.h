@@ -3,7 +3,6 @@
 #define UMCG_RPC_RUNTIME_CANCELLATION_H_
 
 #include <atomic>
-#include <cstdint>
 #include <memory>
 
 #include "absl/time/time.h"
@@ -38,15 +37,6 @@ class CancellationToken {
   };
   std::shared_ptr<State> state_;
 };
-
-namespace internal {
-
-// How many tokens have been cancelled so far, process-wide: a Scheduler
-// looks for cancelled tasks in its queue only when this has moved. Read
-// with acquire: a token counted here reads as cancelled.
-uint64_t CancellationsSoFar();
-
-}  // namespace internal
 
 }  // namespace umcg_rpc::runtime
 

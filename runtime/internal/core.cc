@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/futex_hash.h"
+#include "runtime/internal/cancellation_count.h"
 #include "runtime/internal/clock.h"
 #include "runtime/internal/current.h"
 #include "runtime/internal/fallback_backend.h"
@@ -2173,11 +2174,18 @@ void Core::SweepQueuedTasks() {
   bool swept = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tasks_head_ == nullptr) return;
-    // Read under mu_: a token counted here whose task is queued reads as
-    // cancelled below; one counted later moves the count for the next
-    // sweep.
+    // A token counted here reads as cancelled below (CancellationsSoFar());
+    // one counted later moves the count for the next sweep. Read under mu_,
+    // which orders it against PushTaskLocked()'s look at the token: a task
+    // queued after this read with a token cancelled before it sets
+    // cancelled_task_queued_.
     const uint64_t cancellations = CancellationsSoFar();
+    if (tasks_head_ == nullptr) {
+      CheckInvariant(deadlined_tasks_ == 0, "deadline count off");
+      swept_cancellations_ = cancellations;
+      cancelled_task_queued_ = false;
+      return;
+    }
     TaskState* failed = nullptr;
     if (deadlined_tasks_ > 0 || cancelled_task_queued_ ||
         cancellations != swept_cancellations_) {

@@ -389,9 +389,12 @@ class Core {
   // already cancelled, no queued task can have become unwanted, and the
   // sweep leaves the queue alone (it would walk thousands of tasks under
   // mu_ every 10 ms in a burst).
-  size_t deadlined_tasks_ ABSL_GUARDED_BY(mu_) = 0;  // Queued, finite deadline.
+  // Queued tasks with a finite deadline.
+  size_t deadlined_tasks_ ABSL_GUARDED_BY(mu_) = 0;
+  // A task was queued with its token already cancelled since the last walk.
   bool cancelled_task_queued_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t swept_cancellations_ ABSL_GUARDED_BY(mu_) = 0;  // At the last sweep.
+  // CancellationsSoFar() as of the last walk (or look at an empty queue).
+  uint64_t swept_cancellations_ ABSL_GUARDED_BY(mu_) = 0;
   Worker* resumed_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   Worker* resumed_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   int resumed_count_ ABSL_GUARDED_BY(mu_) = 0;

@@ -14,6 +14,8 @@ namespace umcg_rpc::runtime::internal {
 // One task from Submit() to completion.
 struct TaskState {
   Task fn;
+  // Set by Submit(), then read-only: the queue counts the queued tasks that
+  // have a deadline (Core::deadlined_tasks_).
   TaskOptions options;
   int64_t enqueue_ns = 0;
   // While queued: the queue's owning reference and its link (core mutex).

@@ -355,8 +355,8 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
   EXPECT_EQ(m.tasks_cancelled, 1u);
 }
 
-// With no deadline queued, the sweep looks at the queue only when a token
-// has been cancelled since its last look, or a task came with its token
+// With no deadline queued, the sweep walks the queue only when a token has
+// been cancelled since its last walk, or a task came with its token
 // already cancelled: both are still failed while the only worker is busy.
 TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
   Options o = TestOptions(1);
@@ -367,22 +367,26 @@ TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
   auto blocker = s->Submit([&] { EXPECT_TRUE(AwaitEvent(release).ok()); });
   ASSERT_TRUE(blocker.ok());
   std::atomic<int> ran{0};
-  auto queued = s->Submit([&] { ran.fetch_add(1); });
-  ASSERT_TRUE(queued.ok());
-  // Some sweeps find nothing to look for first.
-  absl::SleepFor(absl::Milliseconds(30));
-  queued->Cancel();
-  EXPECT_EQ(queued->WaitUntil(absl::Now() + kEventually).code(),
-            absl::StatusCode::kCancelled);
-  // A token cancelled before its task was queued, after the sweeps have
-  // seen that cancellation's count (`waiting` keeps the queue non-empty,
-  // so they look).
+  // `waiting` keeps the queue non-empty throughout, so every sweep looks.
   std::atomic<bool> waiting_ran{false};
   auto waiting = s->Submit([&] { waiting_ran = true; });
   ASSERT_TRUE(waiting.ok());
+  // Sweeps with nothing to look for pass meanwhile.
+  absl::SleepFor(absl::Milliseconds(30));
+  auto queued = s->Submit([&] { ran.fetch_add(1); });
+  ASSERT_TRUE(queued.ok());
+  queued->Cancel();
+  EXPECT_EQ(queued->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kCancelled);
+  // A token cancelled before its task is queued, and a walk known to have
+  // counted that cancellation: it swept `probe`, cancelled later.
   TaskOptions cancelled_first;
   cancelled_first.cancellation.Cancel();
-  absl::SleepFor(absl::Milliseconds(30));
+  auto probe = s->Submit([&] { ran.fetch_add(1); });
+  ASSERT_TRUE(probe.ok());
+  probe->Cancel();
+  EXPECT_EQ(probe->WaitUntil(absl::Now() + kEventually).code(),
+            absl::StatusCode::kCancelled);
   auto late = s->Submit([&] { ran.fetch_add(1); }, cancelled_first);
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->WaitUntil(absl::Now() + kEventually).code(),
@@ -393,7 +397,7 @@ TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
   EXPECT_TRUE(blocker->Wait().ok());
   EXPECT_TRUE(waiting->Wait().ok());
   EXPECT_TRUE(waiting_ran.load());
-  EXPECT_EQ(s->metrics().tasks_cancelled, 2u);
+  EXPECT_EQ(s->metrics().tasks_cancelled, 3u);
 }
 
 TEST(YieldTest, YieldLetsTheOtherTaskRun) {
