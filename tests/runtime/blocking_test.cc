@@ -10,11 +10,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/event.h"
@@ -313,19 +315,33 @@ class DestructionProbe {
   Event* destroyed_;
 };
 
+// A scheduler with one worker, held by a task until `release` is notified:
+// whatever is submitted meanwhile stays queued. (Members in this order:
+// the blocker's wait on `release` ends before `release` is destroyed.)
+struct OneBusyWorker {
+  OneBusyWorker() {
+    Options o = TestOptions(1);
+    o.max_workers = 1;
+    scheduler = MakeScheduler(o);
+    if (scheduler == nullptr) return;
+    blocker =
+        scheduler->Submit([this] { EXPECT_TRUE(AwaitEvent(release).ok()); });
+  }
+
+  Event release;
+  std::unique_ptr<Scheduler> scheduler;
+  absl::StatusOr<TaskHandle> blocker = absl::UnknownError("not submitted");
+};
+
 // The monitor's sweep takes a task whose deadline passes, or which is
 // cancelled, out of the queue, and the keeper fails it, but neither runs
 // its destructors or frees it: that could wait on a lock held by a
 // preempted worker (malloc's, the application's), and the keeper must go
 // on creating workers. A worker does it after its next task.
 TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
-  Options o = TestOptions(1);
-  o.max_workers = 1;
-  auto s = MakeScheduler(o);
-  ASSERT_NE(s, nullptr);
-  Event release;
-  auto blocker = s->Submit([&] { EXPECT_TRUE(AwaitEvent(release).ok()); });
-  ASSERT_TRUE(blocker.ok());
+  OneBusyWorker busy;
+  ASSERT_TRUE(busy.blocker.ok());
+  Scheduler* s = busy.scheduler.get();
   std::atomic<int> ran{0};
   TaskOptions expiring;
   expiring.deadline = absl::Now() + absl::Milliseconds(5);
@@ -345,8 +361,8 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
             absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(cancelled->WaitUntil(absl::Now() + kEventually).code(),
             absl::StatusCode::kCancelled);
-  release.Notify();
-  EXPECT_TRUE(blocker->Wait().ok());
+  busy.release.Notify();
+  EXPECT_TRUE(busy.blocker->Wait().ok());
   EXPECT_EQ(ran.load(), 0);
   ASSERT_TRUE(destroyed.WaitUntil(absl::Now() + kEventually));
   EXPECT_EQ(destroyed_on, "umcg-worker");
@@ -359,13 +375,9 @@ TEST(QueuedTaskTest, DeadlineAndCancellationBeforeStart) {
 // been cancelled since its last walk, or a task came with its token
 // already cancelled: both are still failed while the only worker is busy.
 TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
-  Options o = TestOptions(1);
-  o.max_workers = 1;
-  auto s = MakeScheduler(o);
-  ASSERT_NE(s, nullptr);
-  Event release;
-  auto blocker = s->Submit([&] { EXPECT_TRUE(AwaitEvent(release).ok()); });
-  ASSERT_TRUE(blocker.ok());
+  OneBusyWorker busy;
+  ASSERT_TRUE(busy.blocker.ok());
+  Scheduler* s = busy.scheduler.get();
   std::atomic<int> ran{0};
   // `waiting` keeps the queue non-empty throughout, so every sweep looks.
   std::atomic<bool> waiting_ran{false};
@@ -393,8 +405,8 @@ TEST(QueuedTaskTest, CancellationWithoutDeadlinesIsSwept) {
             absl::StatusCode::kCancelled);
   EXPECT_EQ(ran.load(), 0);
   EXPECT_FALSE(waiting_ran.load());
-  release.Notify();
-  EXPECT_TRUE(blocker->Wait().ok());
+  busy.release.Notify();
+  EXPECT_TRUE(busy.blocker->Wait().ok());
   EXPECT_TRUE(waiting->Wait().ok());
   EXPECT_TRUE(waiting_ran.load());
   EXPECT_EQ(s->metrics().tasks_cancelled, 3u);
