@@ -371,7 +371,7 @@ void Core::PushTaskLocked(std::shared_ptr<TaskState> t) {
   }
   tasks_tail_ = raw;
   ++tasks_count_;
-  if (raw->options.deadline != absl::InfiniteFuture()) ++deadlined_tasks_;
+  if (raw->has_deadline()) ++deadlined_tasks_;
   // Cancelled before this push: the count the sweep watches may already
   // have moved past its last look.
   if (raw->options.cancellation.IsCancelled()) cancelled_task_queued_ = true;
@@ -384,7 +384,7 @@ std::shared_ptr<TaskState> Core::PopTaskLocked() {
   if (tasks_head_ == nullptr) tasks_tail_ = nullptr;
   t->next = nullptr;
   --tasks_count_;
-  if (t->options.deadline != absl::InfiniteFuture()) --deadlined_tasks_;
+  if (t->has_deadline()) --deadlined_tasks_;
   return std::move(t->self);
 }
 
@@ -399,7 +399,7 @@ TaskState* Core::UnlinkTasksLocked(Pred pred) {
     if (pred(*t)) {
       *link = t->next;
       --tasks_count_;
-      if (t->options.deadline != absl::InfiniteFuture()) --deadlined_tasks_;
+      if (t->has_deadline()) --deadlined_tasks_;
       t->next = nullptr;
       *out_tail = t;
       out_tail = &t->next;

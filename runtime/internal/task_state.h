@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "runtime/event.h"
 #include "runtime/task.h"
 
@@ -18,6 +19,7 @@ struct TaskState {
   // have a deadline (Core::deadlined_tasks_).
   TaskOptions options;
   int64_t enqueue_ns = 0;
+
   // While queued: the queue's owning reference and its link (core mutex).
   // Moving `self` out hands ownership on without allocating or freeing,
   // which keeps the server path free of allocator locks.
@@ -25,6 +27,11 @@ struct TaskState {
   TaskState* next = nullptr;
   absl::Status status;  // Written once, before `done` is notified.
   Event done;
+
+  // True if the task can expire while queued (a finite deadline).
+  bool has_deadline() const {
+    return options.deadline != absl::InfiniteFuture();
+  }
 
   // Records the outcome and wakes waiters; call exactly once.
   void Complete(absl::Status s) {
