@@ -132,6 +132,15 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                  "host:port of the Workload server that downstream steps "
                  "call; default: none (those steps fail)")
       ->type_name("HOST:PORT");
+  app.add_option("--downstream-cq", options.downstream_cq,
+                 "Completion queue the downstream calls' answers arrive on: "
+                 "auto|server|own. server: the queue the call came in on, "
+                 "read by its thread; own: the downstream client's, read by "
+                 "a thread of its own (one more thread to wake per call); "
+                 "auto: server, except in epoll mode, where handlers run on "
+                 "the queue threads and must use own (docs/server.md)")
+      ->type_name("QUEUE")
+      ->check(CLI::IsMember({"auto", "server", "own"}));
   app.add_option("--shutdown-grace", grace,
                  "How long in-flight RPCs may run after SIGTERM")
       ->type_name("DURATION")
@@ -189,6 +198,12 @@ absl::StatusOr<std::optional<ServerOptions>> ParseServerOptions(
                          ServerModeName(options.mode)));
       }
     }
+  }
+  if (options.mode == ServerMode::kEpoll && options.downstream_cq == "server") {
+    return absl::InvalidArgumentError(
+        "--downstream-cq=server cannot work with --mode=epoll: its handlers "
+        "run on the completion-queue threads, and one would wait for an "
+        "answer only its own thread could take off the queue");
   }
   if (options.min_workers > options.workers) {
     return absl::InvalidArgumentError(

@@ -43,6 +43,10 @@ struct ServerOptions {
   int64_t data_file_size = 16 << 20;
   // Empty: downstream steps fail FAILED_PRECONDITION.
   std::string downstream;
+  // Which completion queue downstream answers arrive on: "server" (the
+  // queue the call came in on), "own" (the downstream client's, with its
+  // own thread) or "auto" (server, except in epoll mode: own).
+  std::string downstream_cq = "auto";
   absl::Duration shutdown_grace = absl::Seconds(10);
   // umcg mode: the runtime's backend, "auto", "kernel" or "fallback".
   std::string backend = "auto";

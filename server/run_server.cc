@@ -155,10 +155,19 @@ absl::Status RunServer(const ServerOptions& options) {
   if (!data_file.ok()) return data_file.status();
   const std::string data_description = (*data_file)->description();
 
+  // Downstream answers arrive on the server's own queues unless the
+  // handlers run on those queues' threads (docs/server.md).
+  const bool lend_queues =
+      options.downstream_cq == "server" ||
+      (options.downstream_cq == "auto" && options.mode != ServerMode::kEpoll);
   std::unique_ptr<workload::DownstreamClient> downstream;
   if (!options.downstream.empty()) {
+    workload::DownstreamOptions downstream_options;
+    downstream_options.own_queue = !lend_queues;
+    downstream_options.poller_nice = options.cq_nice;
     absl::StatusOr<std::unique_ptr<workload::DownstreamClient>> client =
-        workload::DownstreamClient::Create(options.downstream, options.cq_nice);
+        workload::DownstreamClient::Create(options.downstream,
+                                           downstream_options);
     if (!client.ok()) return client.status();
     downstream = *std::move(client);
   }
@@ -211,6 +220,7 @@ absl::Status RunServer(const ServerOptions& options) {
       (options.cq_policy == "auto" && options.mode == ServerMode::kUmcg);
   server_options.cq_nice = options.cq_nice;
   server_options.max_inflight = options.max_inflight;
+  server_options.lend_queues_to_handlers = lend_queues;
   server_options.health_service = options.health_service;
   absl::StatusOr<std::unique_ptr<AsyncServer>> server =
       AsyncServer::Start(server_options, handlers, *executor);
@@ -232,6 +242,7 @@ absl::Status RunServer(const ServerOptions& options) {
        {"health_service", options.health_service ? "on" : "off"},
        {"data_file", data_description},
        {"downstream", options.downstream.empty() ? "none" : options.downstream},
+       {"downstream_cq", lend_queues ? "server" : "own"},
        {"pid", static_cast<int64_t>(getpid())}});
 
   int sig = 0;

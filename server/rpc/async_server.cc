@@ -16,6 +16,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "runtime/thread_policy.h"
+#include "server/common/completion_tag.h"
 #include "server/common/status_convert.h"
 #include "umcgrpc/v1/workload.grpc.pb.h"
 
@@ -30,18 +31,9 @@ namespace {
 // it runs a handler) before further calls wait unmatched inside gRPC.
 constexpr int kRequestsAhead = 32;
 
-// Something a completion-queue tag points at.
-class CompletionEvent {
- public:
-  virtual void OnComplete(bool ok) = 0;
-
- protected:
-  ~CompletionEvent() = default;
-};
-
 // A tag that forwards its completion to a member function of `Owner`.
 template <typename Owner, void (Owner::*kMethod)(bool)>
-class MemberEvent final : public CompletionEvent {
+class MemberEvent final : public CompletionTag {
  public:
   explicit MemberEvent(Owner* owner) : owner_(owner) {}
   void OnComplete(bool ok) override { (owner_->*kMethod)(ok); }
@@ -115,16 +107,9 @@ class CompletionQueueWorker {
   }
 
   AsyncServer& server() { return server_; }
+  grpc::CompletionQueue* queue() { return cq_.get(); }
 
  private:
-  void Loop() {
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq_->Next(&tag, &ok)) {
-      static_cast<CompletionEvent*>(tag)->OnComplete(ok);
-    }
-  }
-
   AsyncServer& server_;
   Workload::AsyncService& service_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
@@ -212,6 +197,9 @@ class UnaryCall final : public CallBase {
     CallInfo info;
     info.deadline = absl::FromChrono(context_.deadline());
     info.cancellation = &cancellation_;
+    if (server.lends_queues_to_handlers()) {
+      info.completion_queue = worker_.queue();
+    }
     grpc::Status status =
         M::Handle(server.handlers(), request_, &response_, info);
     server.limiter().Release();
@@ -271,14 +259,17 @@ absl::Status CompletionQueueWorker::Start(bool batch, int nice) {
   }
   absl::Status status;
   thread_ = runtime::StartNicedThread(
-      "grpc-cq", nice, [this] { Loop(); }, &status);
+      "grpc-cq", nice, [this] { DrainCompletionQueue(*cq_); }, &status);
   if (batch) status.Update(runtime::UseBatchPolicy(thread_.native_handle()));
   return status;
 }
 
 AsyncServer::AsyncServer(WorkloadHandlers& handlers, Executor& executor,
-                         int64_t max_inflight)
-    : handlers_(handlers), executor_(executor), limiter_(max_inflight) {}
+                         int64_t max_inflight, bool lend_queues)
+    : handlers_(handlers),
+      executor_(executor),
+      limiter_(max_inflight),
+      lend_queues_(lend_queues) {}
 
 AsyncServer::~AsyncServer() {
   if (!shut_down_) Shutdown(absl::ZeroDuration());
@@ -290,8 +281,9 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
   if (options.completion_queues < 1) {
     return absl::InvalidArgumentError("need at least one completion queue");
   }
-  auto server = absl::WrapUnique(
-      new AsyncServer(handlers, executor, options.max_inflight));
+  auto server =
+      absl::WrapUnique(new AsyncServer(handlers, executor, options.max_inflight,
+                                       options.lend_queues_to_handlers));
   auto service = std::make_unique<Workload::AsyncService>();
 
   grpc::EnableDefaultHealthCheckService(options.health_service);

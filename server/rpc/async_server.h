@@ -37,6 +37,13 @@ struct AsyncServerOptions {
   int cq_nice = 0;
   // Calls worked on at once before new ones get RESOURCE_EXHAUSTED.
   int64_t max_inflight = 10000;
+  // Lend each handler the completion queue its call came in on
+  // (CallInfo::completion_queue), for its own client calls: their answers
+  // are then read by a thread that is awake for the server's events anyway,
+  // instead of waking one more. Only for executors that run handlers off
+  // the queue threads: a handler on its queue's own thread would wait for
+  // an event that only it could take off the queue.
+  bool lend_queues_to_handlers = false;
   // Serve grpc.health.v1.Health (gRPC's default implementation). It runs
   // on gRPC's callback queue, whose two threads also poll the connections
   // and take I/O from the completion-queue threads (docs/server.md).
@@ -102,16 +109,18 @@ class AsyncServer {
   InflightLimiter& limiter() { return limiter_; }
   WorkloadHandlers& handlers() { return handlers_; }
   Executor& executor() { return executor_; }
+  bool lends_queues_to_handlers() const { return lend_queues_; }
   // The status calls starting now must be cancelled with, or OK.
   absl::Status cancel_all_reason() const;
 
  private:
   AsyncServer(WorkloadHandlers& handlers, Executor& executor,
-              int64_t max_inflight);
+              int64_t max_inflight, bool lend_queues);
 
   WorkloadHandlers& handlers_;
   Executor& executor_;
   InflightLimiter limiter_;
+  const bool lend_queues_;
   // Destroyed in reverse order: the grpc::Server first, the service last.
   std::unique_ptr<umcgrpc::v1::Workload::AsyncService> service_;
   std::vector<std::unique_ptr<CompletionQueueWorker>> workers_;

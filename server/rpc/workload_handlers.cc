@@ -22,6 +22,7 @@ grpc::Status WorkloadHandlers::Run(const umcgrpc::v1::RunRequest& request,
   workload::StepContext context;
   context.data_file = data_file_.get();
   context.downstream = downstream_.get();
+  context.downstream_queue = call.completion_queue;
   context.deadline = call.deadline;
   context.cancellation = call.cancellation;
   absl::StatusOr<umcgrpc::v1::RunResponse> result =

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/time/time.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/support/status.h"
 #include "server/workload/cancellation.h"
 #include "server/workload/data_file.h"
@@ -17,6 +18,11 @@ namespace umcg_rpc {
 struct CallInfo {
   absl::Time deadline = absl::InfiniteFuture();
   workload::Cancellation* cancellation = nullptr;
+  // A completion queue that a thread other than the handler's drains, on
+  // which the handler's own client calls may complete (the queue the call
+  // came in on); null when there is none to lend (the epoll mode, whose
+  // handlers run on the queues' threads).
+  grpc::CompletionQueue* completion_queue = nullptr;
 };
 
 // Thread-safe: any number of handler threads may call in at once.

@@ -11,34 +11,45 @@
 #include "runtime/blocking.h"
 #include "runtime/event.h"
 #include "runtime/thread_policy.h"
+#include "server/common/completion_tag.h"
 #include "server/common/status_convert.h"
 
 namespace umcg_rpc::workload {
+
+namespace {
+
+// A downstream call's finish tag: the event its caller waits on.
+class FinishTag final : public CompletionTag {
+ public:
+  void OnComplete(bool /*ok*/) override { done_.Notify(); }
+  const runtime::Event& done() const { return done_; }
+
+ private:
+  runtime::Event done_;
+};
+
+}  // namespace
 
 DownstreamClient::DownstreamClient(
     std::string target, std::unique_ptr<umcgrpc::v1::Workload::Stub> stub)
     : target_(std::move(target)), stub_(std::move(stub)) {}
 
-absl::Status DownstreamClient::StartPoller(int nice) {
+absl::Status DownstreamClient::StartOwnQueue(int nice) {
+  own_queue_ = std::make_unique<grpc::CompletionQueue>();
   absl::Status niced;
   poller_ = runtime::StartNicedThread(
-      "downstream-cq", nice, [this] { Poll(); }, &niced);
+      "downstream-cq", nice, [this] { DrainCompletionQueue(*own_queue_); },
+      &niced);
   return niced;
 }
 
 DownstreamClient::~DownstreamClient() {
-  cq_.Shutdown();
+  if (own_queue_ != nullptr) own_queue_->Shutdown();
   if (poller_.joinable()) poller_.join();
 }
 
-void DownstreamClient::Poll() {
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq_.Next(&tag, &ok)) static_cast<runtime::Event*>(tag)->Notify();
-}
-
 absl::StatusOr<std::unique_ptr<DownstreamClient>> DownstreamClient::Create(
-    const std::string& target, int poller_nice) {
+    const std::string& target, const DownstreamOptions& options) {
   if (target.empty()) {
     return absl::InvalidArgumentError("downstream target is empty");
   }
@@ -50,15 +61,25 @@ absl::StatusOr<std::unique_ptr<DownstreamClient>> DownstreamClient::Create(
   }
   auto client = absl::WrapUnique(
       new DownstreamClient(target, umcgrpc::v1::Workload::NewStub(channel)));
-  if (absl::Status started = client->StartPoller(poller_nice); !started.ok()) {
-    return started;
+  if (options.own_queue) {
+    if (absl::Status started = client->StartOwnQueue(options.poller_nice);
+        !started.ok()) {
+      return started;
+    }
   }
   return client;
 }
 
 absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
                                          absl::Time deadline,
-                                         Cancellation& cancellation) {
+                                         Cancellation& cancellation,
+                                         grpc::CompletionQueue* queue) {
+  if (queue == nullptr) queue = own_queue_.get();
+  if (queue == nullptr) {
+    return absl::FailedPreconditionError(
+        "downstream client has no completion queue of its own and the "
+        "caller named none");
+  }
   umcgrpc::v1::RunRequest request;
   request.add_steps()->mutable_sleep()->set_micros(sleep_micros);
   umcgrpc::v1::RunResponse response;
@@ -75,14 +96,15 @@ absl::Status DownstreamClient::CallSleep(uint32_t sleep_micros,
     // dispatching other calls' I/O while the runtime counts it as blocked.
     // The call ends (OK, error, deadline or cancellation) with Finish's
     // tag, so the wait is for that alone (not runtime::AwaitEvent, which
-    // returns at a deadline or cancellation): gRPC writes `done`,
-    // `response` and `status`, all on this frame, until then. On a worker
-    // the runtime ends the wait (runtime::WaitForEvent).
-    runtime::Event done;
+    // returns at a deadline or cancellation): gRPC writes `response` and
+    // `status`, and `queue`'s thread completes `finish`, all on this frame,
+    // until then. On a worker the runtime ends the wait
+    // (runtime::WaitForEvent).
+    FinishTag finish;
     std::unique_ptr<grpc::ClientAsyncResponseReader<umcgrpc::v1::RunResponse>>
-        reader = stub_->AsyncRun(&context, request, &cq_);
-    reader->Finish(&response, &status, &done);
-    runtime::WaitForEvent(done);
+        reader = stub_->AsyncRun(&context, request, queue);
+    reader->Finish(&response, &status, &finish);
+    runtime::WaitForEvent(finish.done());
   }
   if (status.ok()) return absl::OkStatus();
   if (cancellation.cancelled()) return cancellation.reason();

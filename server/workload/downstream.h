@@ -16,8 +16,19 @@
 
 namespace umcg_rpc::workload {
 
-// A channel to another Workload server, and one thread that takes the
-// answers off its completion queue. Thread-safe.
+// How a DownstreamClient takes its answers.
+struct DownstreamOptions {
+  // Give the client a completion queue of its own and a thread
+  // (`downstream-cq`) that drains it, for callers that name no queue. Off,
+  // every call must name a queue that another thread drains.
+  bool own_queue = true;
+  // That thread's nice value (0..19; 0 keeps the inherited one).
+  int poller_nice = 0;
+};
+
+// A channel to another Workload server. Each call's answer arrives on a
+// completion queue that some thread other than the caller drains: the
+// caller's choice, or the client's own. Thread-safe.
 class DownstreamClient {
  public:
   DownstreamClient(const DownstreamClient&) = delete;
@@ -27,10 +38,9 @@ class DownstreamClient {
 
   // Makes a plaintext channel to `target` (a gRPC target such as
   // "127.0.0.1:50052"); connects lazily, so the downstream may start later.
-  // The client's thread runs at nice value `poller_nice` (0..19; 0 keeps
-  // the inherited one); an error if that cannot be set.
+  // An error if the own queue's thread cannot be given its nice value.
   static absl::StatusOr<std::unique_ptr<DownstreamClient>> Create(
-      const std::string& target, int poller_nice = 0);
+      const std::string& target, const DownstreamOptions& options = {});
 
   // Where this client sends its calls.
   const std::string& target() const { return target_; }
@@ -38,27 +48,27 @@ class DownstreamClient {
   // Calls Run with one sleep step of `sleep_micros` and waits for the
   // answer, or until `deadline` or `cancellation`. The downstream's error
   // comes back with its code and a message naming the downstream. The
-  // caller only waits (runtime::WaitForEvent): the answer is
-  // read by the client's own thread, not by the waiting one.
+  // caller only waits (runtime::WaitForEvent): the answer is read by the
+  // thread that drains `queue`, whose tags must all be CompletionTags
+  // (server/common/completion_tag.h), or by the client's own thread when
+  // `queue` is null (FAILED_PRECONDITION without an own queue).
   absl::Status CallSleep(uint32_t sleep_micros, absl::Time deadline,
-                         Cancellation& cancellation);
+                         Cancellation& cancellation,
+                         grpc::CompletionQueue* queue = nullptr);
 
  private:
   DownstreamClient(std::string target,
                    std::unique_ptr<umcgrpc::v1::Workload::Stub> stub);
 
-  // Starts the thread at nice value `nice`; the error if that cannot be
-  // set (the thread runs all the same, and the destructor joins it).
-  absl::Status StartPoller(int nice);
-
-  // The thread's loop: each completion's tag is the runtime::Event its
-  // caller waits on.
-  void Poll();
+  // Makes the own queue and starts its thread at nice value `nice`; the
+  // error if that cannot be set (the thread runs all the same, and the
+  // destructor joins it).
+  absl::Status StartOwnQueue(int nice);
 
   std::string target_;
   std::unique_ptr<umcgrpc::v1::Workload::Stub> stub_;
-  grpc::CompletionQueue cq_;
-  std::thread poller_;
+  std::unique_ptr<grpc::CompletionQueue> own_queue_;  // Null if not asked.
+  std::thread poller_;                                // Drains own_queue_.
 };
 
 }  // namespace umcg_rpc::workload

@@ -77,7 +77,8 @@ absl::Status RunDownstream(const umcgrpc::v1::DownstreamStep& step,
         "downstream step, but this server was started without --downstream");
   }
   return context.downstream->CallSleep(step.sleep_micros(), context.deadline,
-                                       *context.cancellation);
+                                       *context.cancellation,
+                                       context.downstream_queue);
 }
 
 absl::Status RunStep(const Step& step, const StepContext& context, int index,

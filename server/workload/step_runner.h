@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/completion_queue.h"
 #include "server/workload/cancellation.h"
 #include "server/workload/data_file.h"
 #include "server/workload/downstream.h"
@@ -17,6 +18,9 @@ struct StepContext {
   const DataFile* data_file = nullptr;
   // Optional: where downstream steps go; null fails them FAILED_PRECONDITION.
   DownstreamClient* downstream = nullptr;
+  // Optional: the completion queue downstream answers arrive on, drained by
+  // another thread (DownstreamClient::CallSleep); null: the client's own.
+  grpc::CompletionQueue* downstream_queue = nullptr;
   // The call's deadline; steps stop with DEADLINE_EXCEEDED when it passes.
   absl::Time deadline = absl::InfiniteFuture();
   // Required: ends the steps early with its reason when cancelled.

@@ -27,15 +27,17 @@ TEST(ServerOptionsTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ((*options)->cq_policy, "auto");
   EXPECT_EQ((*options)->cq_nice, 0);
   EXPECT_EQ((*options)->runtime_policy, "batch");
+  EXPECT_EQ((*options)->downstream_cq, "auto");
   EXPECT_TRUE((*options)->health_service);
 }
 
 TEST(ServerOptionsTest, ParsesEveryFlag) {
-  auto options = Parse({"--mode=threadpool", "--listen", "0.0.0.0:0",
-                        "--cq-threads=3", "--cq-policy=batch", "--cq-nice=19",
-                        "--threads=7", "--max-inflight=9",
-                        "--data-file-size=8192", "--downstream=127.0.0.1:1",
-                        "--shutdown-grace=1500ms", "--health-service=false"});
+  auto options =
+      Parse({"--mode=threadpool", "--listen", "0.0.0.0:0", "--cq-threads=3",
+             "--cq-policy=batch", "--cq-nice=19", "--threads=7",
+             "--max-inflight=9", "--data-file-size=8192",
+             "--downstream=127.0.0.1:1", "--downstream-cq=own",
+             "--shutdown-grace=1500ms", "--health-service=false"});
   ASSERT_TRUE(options.ok()) << options.status();
   const ServerOptions& o = **options;
   EXPECT_EQ(o.mode, ServerMode::kThreadPool);
@@ -47,6 +49,7 @@ TEST(ServerOptionsTest, ParsesEveryFlag) {
   EXPECT_EQ(o.max_inflight, 9);
   EXPECT_EQ(o.data_file_size, 8192);
   EXPECT_EQ(o.downstream, "127.0.0.1:1");
+  EXPECT_EQ(o.downstream_cq, "own");
   EXPECT_EQ(o.shutdown_grace, absl::Milliseconds(1500));
   EXPECT_FALSE(o.health_service);
 }
@@ -86,6 +89,8 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--health-service=maybe"},
       {"--runtime-policy=batch"},
       {"--mode=umcg", "--runtime-policy=fifo"},
+      {"--downstream-cq=shared", "--mode=umcg"},
+      {"--downstream-cq=server"},  // The epoll mode's handlers use the queues.
   };
   for (const auto& args : cases) {
     auto options = Parse(args);

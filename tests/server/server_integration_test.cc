@@ -566,9 +566,11 @@ TEST(ServerStartupTest, CqNiceSetsTheQueueThreadsNiceValue) {
   };
   // The downstream connects lazily: its client's thread exists without it.
   const std::vector<Case> cases = {
-      {{"--mode=umcg", "--cq-nice=7"}, 7},
-      {{"--mode=threadpool", "--cq-nice=3", "--cq-threads=2"}, 3},
-      {{"--mode=umcg"}, 0},
+      {{"--mode=umcg", "--cq-nice=7", "--downstream-cq=own"}, 7},
+      {{"--mode=threadpool", "--cq-nice=3", "--cq-threads=2",
+        "--downstream-cq=own"},
+       3},
+      {{"--mode=umcg", "--downstream-cq=own"}, 0},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = c.args;
@@ -588,6 +590,56 @@ TEST(ServerStartupTest, CqNiceSetsTheQueueThreadsNiceValue) {
     EXPECT_THAT(server->Log(), HasSubstr(absl::StrCat("cq_nice=", c.nice, " ")))
         << what;
   }
+}
+
+// Downstream answers arrive on the queue the call came in on, read by its
+// grpc-cq thread, unless the mode runs handlers on those threads (epoll) or
+// --downstream-cq=own gives the client a queue and a thread of its own.
+TEST(ServerStartupTest, DownstreamAnswersArriveOnTheChosenQueue) {
+  auto downstream = StartServer({"--mode=epoll"});
+  ASSERT_NE(downstream, nullptr);
+  struct Case {
+    std::vector<std::string> args;
+    std::string queue;
+  };
+  const std::vector<Case> cases = {
+      {{"--mode=epoll"}, "own"},
+      {ModeArgs("threadpool"), "server"},
+      {ModeArgs("umcg"), "server"},
+      {{"--mode=threadpool", "--downstream-cq=own"}, "own"},
+      {{"--mode=umcg", "--downstream-cq=own"}, "own"},
+      {{"--mode=umcg", "--downstream-cq=server"}, "server"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    args.push_back("--downstream=" + downstream->address());
+    auto server = StartServer(args);
+    ASSERT_NE(server, nullptr);
+    const std::string what = absl::StrJoin(c.args, " ");
+    EXPECT_THAT(server->Log(), HasSubstr("downstream_cq=" + c.queue + " "))
+        << what;
+    EXPECT_EQ(ThreadsNamed(server->pid(), "downstream-cq").size(),
+              c.queue == "own" ? 1u : 0u)
+        << what;
+    auto stub = Workload::NewStub(ChannelTo(*server));
+    RunRequest request;
+    request.add_steps()->mutable_downstream()->set_sleep_micros(2000);
+    request.add_steps()->mutable_downstream()->set_sleep_micros(2000);
+    RunResponse response;
+    grpc::Status status = CallRun(*stub, request, &response);
+    ASSERT_TRUE(status.ok()) << what << ": " << status.error_message();
+    ASSERT_EQ(response.results_size(), 2) << what;
+    EXPECT_GE(response.results(1).elapsed_nanos(), 2'000'000u) << what;
+    stub.reset();
+    server->Signal(SIGTERM);
+    absl::StatusOr<int> code = server->Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << what << ": " << server->Log();
+    EXPECT_EQ(*code, 0) << what << ": " << server->Log();
+  }
+  downstream->Signal(SIGTERM);
+  absl::StatusOr<int> code = downstream->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << downstream->Log();
+  EXPECT_EQ(*code, 0) << downstream->Log();
 }
 
 TEST(ServerStartupTest, QueueThreadsDefaultToOnePerCpuOnlyInEpollMode) {

@@ -90,6 +90,25 @@ TEST_F(StepRunnerTest, DownstreamWithoutOneIsFailedPrecondition) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A client made without a queue of its own needs the caller's: without one
+// the step fails at once, naming why, instead of waiting for an answer that
+// no thread would read.
+TEST_F(StepRunnerTest, DownstreamWithNoQueueToAnswerOnIsFailedPrecondition) {
+  DownstreamOptions options;
+  options.own_queue = false;
+  absl::StatusOr<std::unique_ptr<DownstreamClient>> client =
+      DownstreamClient::Create("127.0.0.1:1", options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  context_.downstream = client->get();
+  RunRequest request;
+  request.add_steps()->mutable_downstream()->set_sleep_micros(1);
+  absl::StatusOr<RunResponse> response = RunSteps(request, context_);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(response.status().message().find("completion queue"),
+            std::string::npos)
+      << response.status();
+}
+
 TEST_F(StepRunnerTest, InvalidRequestRunsNothing) {
   // A valid 30 s sleep, then an invalid step: the whole request must be
   // refused before the sleep starts. (The bound is far from 30 s, so load
