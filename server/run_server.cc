@@ -156,7 +156,8 @@ absl::Status RunServer(const ServerOptions& options) {
   const std::string data_description = (*data_file)->description();
 
   // Downstream answers arrive on the server's own queues unless the
-  // handlers run on those queues' threads (docs/server.md).
+  // handlers run on those queues' threads (the epoll mode) or
+  // --downstream-cq=own says not to (docs/server.md).
   const bool lend_queues =
       options.downstream_cq == "server" ||
       (options.downstream_cq == "auto" && options.mode != ServerMode::kEpoll);
@@ -242,7 +243,9 @@ absl::Status RunServer(const ServerOptions& options) {
        {"health_service", options.health_service ? "on" : "off"},
        {"data_file", data_description},
        {"downstream", options.downstream.empty() ? "none" : options.downstream},
-       {"downstream_cq", lend_queues ? "server" : "own"},
+       {"downstream_cq", options.downstream.empty() ? "none"
+                         : lend_queues              ? "server"
+                                                    : "own"},
        {"pid", static_cast<int64_t>(getpid())}});
 
   int sig = 0;

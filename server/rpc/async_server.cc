@@ -107,6 +107,7 @@ class CompletionQueueWorker {
   }
 
   AsyncServer& server() { return server_; }
+  // The queue, lent to handlers for their own client calls while they run.
   grpc::CompletionQueue* queue() { return cq_.get(); }
 
  private:
@@ -280,6 +281,12 @@ absl::StatusOr<std::unique_ptr<AsyncServer>> AsyncServer::Start(
     Executor& executor) {
   if (options.completion_queues < 1) {
     return absl::InvalidArgumentError("need at least one completion queue");
+  }
+  if (options.lend_queues_to_handlers && executor.RunsHandlersOnCaller()) {
+    return absl::InvalidArgumentError(
+        "cannot lend completion queues to handlers that run on the queues' "
+        "own threads: a handler would wait for an event only its thread "
+        "could take off the queue");
   }
   auto server =
       absl::WrapUnique(new AsyncServer(handlers, executor, options.max_inflight,

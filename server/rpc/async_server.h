@@ -41,8 +41,9 @@ struct AsyncServerOptions {
   // (CallInfo::completion_queue), for its own client calls: their answers
   // are then read by a thread that is awake for the server's events anyway,
   // instead of waking one more. Only for executors that run handlers off
-  // the queue threads: a handler on its queue's own thread would wait for
-  // an event that only it could take off the queue.
+  // the queue threads (Start() refuses the others): a handler on its
+  // queue's own thread would wait for an event only it could take off the
+  // queue.
   bool lend_queues_to_handlers = false;
   // Serve grpc.health.v1.Health (gRPC's default implementation). It runs
   // on gRPC's callback queue, whose two threads also poll the connections
@@ -109,6 +110,7 @@ class AsyncServer {
   InflightLimiter& limiter() { return limiter_; }
   WorkloadHandlers& handlers() { return handlers_; }
   Executor& executor() { return executor_; }
+  // Whether handlers get their call's queue in CallInfo.
   bool lends_queues_to_handlers() const { return lend_queues_; }
   // The status calls starting now must be cancelled with, or OK.
   absl::Status cancel_all_reason() const;

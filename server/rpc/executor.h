@@ -16,6 +16,10 @@ class Executor {
   // Runs `handler` exactly once, now or later, on some thread; or refuses
   // it (the handler is then destroyed unrun) and says why.
   virtual absl::Status Execute(absl::AnyInvocable<void() &&> handler) = 0;
+
+  // True if handlers run on the thread that calls Execute() (a
+  // completion-queue thread), which then cannot drain its queue meanwhile.
+  virtual bool RunsHandlersOnCaller() const { return false; }
 };
 
 // Runs each handler at once on the calling thread: the `epoll` mode, where
@@ -26,6 +30,7 @@ class InlineExecutor final : public Executor {
     std::move(handler)();
     return absl::OkStatus();
   }
+  bool RunsHandlersOnCaller() const override { return true; }
 };
 
 }  // namespace umcg_rpc

@@ -20,8 +20,12 @@ struct CallInfo {
   workload::Cancellation* cancellation = nullptr;
   // A completion queue that a thread other than the handler's drains, on
   // which the handler's own client calls may complete (the queue the call
-  // came in on); null when there is none to lend (the epoll mode, whose
-  // handlers run on the queues' threads).
+  // came in on); null when the server lends none (the epoll mode, whose
+  // handlers run on the queues' threads, or --downstream-cq=own). Valid
+  // only while the handler runs: every operation it starts there must have
+  // completed before it returns (the server shuts its queues down once the
+  // last handler has returned), and every tag must be a CompletionTag
+  // (server/common/completion_tag.h).
   grpc::CompletionQueue* completion_queue = nullptr;
 };
 

@@ -21,6 +21,8 @@ namespace {
 // A downstream call's finish tag: the event its caller waits on.
 class FinishTag final : public CompletionTag {
  public:
+  // A client call's Finish always completes with ok; its outcome is in
+  // the status it wrote.
   void OnComplete(bool /*ok*/) override { done_.Notify(); }
   const runtime::Event& done() const { return done_; }
 

@@ -90,13 +90,30 @@ TEST(ServerOptionsTest, BadFlagsAreInvalidArgumentWithTheFlagName) {
       {"--runtime-policy=batch"},
       {"--mode=umcg", "--runtime-policy=fifo"},
       {"--downstream-cq=shared", "--mode=umcg"},
-      {"--downstream-cq=server"},  // The epoll mode's handlers use the queues.
+      {"--downstream-cq=server", "--mode=epoll"},
   };
   for (const auto& args : cases) {
     auto options = Parse(args);
     EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument)
         << args[0];
   }
+}
+
+// The epoll mode's handlers run on the completion-queue threads, which
+// must not wait for answers on their own queues.
+TEST(ServerOptionsTest, DownstreamCqServerIsRefusedOnlyInEpollMode) {
+  auto epoll = Parse({"--mode=epoll", "--downstream-cq=server"});
+  EXPECT_EQ(epoll.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(epoll.status().message().find("--downstream-cq"), std::string::npos)
+      << epoll.status();
+  for (const char* mode : {"--mode=umcg", "--mode=threadpool"}) {
+    auto options = Parse({mode, "--downstream-cq=server"});
+    ASSERT_TRUE(options.ok()) << mode << ": " << options.status();
+    EXPECT_EQ((**options).downstream_cq, "server");
+  }
+  auto own = Parse({"--mode=epoll", "--downstream-cq=own"});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ((**own).downstream_cq, "own");
 }
 
 TEST(ServerOptionsTest, ParsesTheUmcgFlags) {

@@ -493,6 +493,62 @@ TEST_P(ServerCancellationTest, ClientCancellationFreesTheHandler) {
   EXPECT_EQ(server->Wait(absl::Seconds(30)).value_or(-1), 0) << server->Log();
 }
 
+// The same for a handler waiting on a downstream call, whose answer comes
+// to the server's own completion queue (--downstream-cq=auto): the
+// client's cancellation ends the downstream call and frees the handler,
+// and at shutdown a grace that runs out cancels it before the queues stop.
+TEST_P(ServerCancellationTest, CancellationEndsADownstreamCall) {
+  // A threadpool downstream: its handlers see the cancellation too.
+  auto downstream = StartServer({"--mode=threadpool"});
+  ASSERT_NE(downstream, nullptr);
+  RunRequest slow;
+  slow.add_steps()->mutable_downstream()->set_sleep_micros(30'000'000);
+  std::vector<std::string> args =
+      GetParam() == "umcg"
+          ? std::vector<std::string>{"--mode=umcg", "--workers=1"}
+          : std::vector<std::string>{"--mode=threadpool", "--threads=1"};
+  args.push_back("--downstream=" + downstream->address());
+  args.push_back("--shutdown-grace=300ms");
+  auto server = StartServer(args);
+  ASSERT_NE(server, nullptr);
+  ASSERT_THAT(server->Log(), HasSubstr("downstream_cq=server "));
+  auto stub = Workload::NewStub(ChannelTo(*server));
+  {
+    grpc::ClientContext context;
+    RunResponse response;
+    auto call = std::async(std::launch::async, [&] {
+      return stub->Run(&context, slow, &response);
+    });
+    absl::SleepFor(absl::Milliseconds(500));
+    context.TryCancel();
+    EXPECT_EQ(call.get().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  RunResponse second;
+  RunRequest quick;
+  quick.add_steps()->mutable_downstream()->set_sleep_micros(1000);
+  grpc::Status status = CallRun(*stub, quick, &second, absl::Seconds(10));
+  EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+
+  auto call = std::async(std::launch::async, [&stub, &slow] {
+    RunResponse response;
+    return CallRun(*stub, slow, &response, absl::Seconds(60));
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  const absl::Time stop = absl::Now();
+  server->Signal(SIGTERM);
+  EXPECT_THAT(call.get().error_code(),
+              ::testing::AnyOf(grpc::StatusCode::UNAVAILABLE,
+                               grpc::StatusCode::CANCELLED));
+  EXPECT_EQ(server->Wait(absl::Seconds(20)).value_or(-1), 0) << server->Log();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(15));
+  EXPECT_THAT(server->Log(), HasSubstr("cancelled_at_shutdown=1"));
+  stub.reset();
+  downstream->Signal(SIGTERM);
+  EXPECT_EQ(downstream->Wait(absl::Seconds(30)).value_or(-1), 0)
+      << downstream->Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, ServerCancellationTest,
                          ::testing::Values("threadpool", "umcg"));
 
@@ -609,6 +665,7 @@ TEST(ServerStartupTest, DownstreamAnswersArriveOnTheChosenQueue) {
       {{"--mode=threadpool", "--downstream-cq=own"}, "own"},
       {{"--mode=umcg", "--downstream-cq=own"}, "own"},
       {{"--mode=umcg", "--downstream-cq=server"}, "server"},
+      {{"--mode=threadpool", "--downstream-cq=server"}, "server"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = c.args;

@@ -5,7 +5,9 @@
 #include <string>
 #include <thread>
 
+#include "grpcpp/completion_queue.h"
 #include "gtest/gtest.h"
+#include "server/common/completion_tag.h"
 #include "server/workload/fnv.h"
 
 namespace umcg_rpc::workload {
@@ -106,6 +108,29 @@ TEST_F(StepRunnerTest, DownstreamWithNoQueueToAnswerOnIsFailedPrecondition) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(response.status().message().find("completion queue"),
             std::string::npos)
+      << response.status();
+}
+
+// With the caller's queue, the answer is read by whoever drains that queue:
+// here a downstream that refuses the connection, so UNAVAILABLE naming it
+// (not FAILED_PRECONDITION: the queue given was used).
+TEST_F(StepRunnerTest, DownstreamAnswerArrivesOnTheCallersQueue) {
+  DownstreamOptions options;
+  options.own_queue = false;
+  absl::StatusOr<std::unique_ptr<DownstreamClient>> client =
+      DownstreamClient::Create("127.0.0.1:1", options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  grpc::CompletionQueue queue;
+  std::thread drainer([&queue] { DrainCompletionQueue(queue); });
+  context_.downstream = client->get();
+  context_.downstream_queue = &queue;
+  RunRequest request;
+  request.add_steps()->mutable_downstream()->set_sleep_micros(1);
+  absl::StatusOr<RunResponse> response = RunSteps(request, context_);
+  queue.Shutdown();
+  drainer.join();
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(response.status().message().find("127.0.0.1:1"), std::string::npos)
       << response.status();
 }
 
