@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "runtime/event.h"
 
 namespace umcg_rpc::runtime {
 namespace {
@@ -27,20 +28,20 @@ TEST(ThreadPolicyTest, StartNicedThreadSetsTheNewThreadsValueOnly) {
   // One step above ours: always allowed, whatever this test inherited.
   const int wanted = std::min(before + 1, 19);
   std::atomic<int> seen{-100};
-  std::atomic<bool> release{false};
+  Event release;  // An Event, not absl::Notification: TSan sees it.
   absl::Status niced;
   std::thread t = StartNicedThread(
       "test-niced", wanted,
       [&seen, &release] {
         seen.store(OwnNice());
         // Alive until the name has been read (glibc reads it from /proc).
-        while (!release.load()) std::this_thread::yield();
+        release.Wait();
       },
       &niced);
   // Named before StartNicedThread returns.
   char name[16] = {};
   EXPECT_EQ(pthread_getname_np(t.native_handle(), name, sizeof(name)), 0);
-  release.store(true);
+  release.Notify();
   t.join();
   EXPECT_TRUE(niced.ok()) << niced;
   EXPECT_EQ(seen.load(), wanted);
