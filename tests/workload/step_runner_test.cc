@@ -92,19 +92,32 @@ TEST_F(StepRunnerTest, DownstreamWithoutOneIsFailedPrecondition) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-// A client made without a queue of its own needs the caller's: without one
-// the step fails at once, naming why, instead of waiting for an answer that
-// no thread would read.
-TEST_F(StepRunnerTest, DownstreamWithNoQueueToAnswerOnIsFailedPrecondition) {
+// A client of a downstream that refuses connections, with no completion
+// queue of its own; null (and a test failure) if it cannot be made.
+std::unique_ptr<DownstreamClient> ClientWithoutQueue() {
   DownstreamOptions options;
   options.own_queue = false;
   absl::StatusOr<std::unique_ptr<DownstreamClient>> client =
       DownstreamClient::Create("127.0.0.1:1", options);
-  ASSERT_TRUE(client.ok()) << client.status();
-  context_.downstream = client->get();
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+// A request with one short downstream step.
+RunRequest OneDownstream() {
   RunRequest request;
   request.add_steps()->mutable_downstream()->set_sleep_micros(1);
-  absl::StatusOr<RunResponse> response = RunSteps(request, context_);
+  return request;
+}
+
+// A client made without a queue of its own needs the caller's: without one
+// the step fails at once, naming why, instead of waiting for an answer that
+// no thread would read.
+TEST_F(StepRunnerTest, DownstreamWithNoQueueToAnswerOnIsFailedPrecondition) {
+  std::unique_ptr<DownstreamClient> client = ClientWithoutQueue();
+  ASSERT_NE(client, nullptr);
+  context_.downstream = client.get();
+  absl::StatusOr<RunResponse> response = RunSteps(OneDownstream(), context_);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(response.status().message().find("completion queue"),
             std::string::npos)
@@ -115,18 +128,13 @@ TEST_F(StepRunnerTest, DownstreamWithNoQueueToAnswerOnIsFailedPrecondition) {
 // here a downstream that refuses the connection, so UNAVAILABLE naming it
 // (not FAILED_PRECONDITION: the queue given was used).
 TEST_F(StepRunnerTest, DownstreamAnswerArrivesOnTheCallersQueue) {
-  DownstreamOptions options;
-  options.own_queue = false;
-  absl::StatusOr<std::unique_ptr<DownstreamClient>> client =
-      DownstreamClient::Create("127.0.0.1:1", options);
-  ASSERT_TRUE(client.ok()) << client.status();
+  std::unique_ptr<DownstreamClient> client = ClientWithoutQueue();
+  ASSERT_NE(client, nullptr);
   grpc::CompletionQueue queue;
   std::thread drainer([&queue] { DrainCompletionQueue(queue); });
-  context_.downstream = client->get();
+  context_.downstream = client.get();
   context_.downstream_queue = &queue;
-  RunRequest request;
-  request.add_steps()->mutable_downstream()->set_sleep_micros(1);
-  absl::StatusOr<RunResponse> response = RunSteps(request, context_);
+  absl::StatusOr<RunResponse> response = RunSteps(OneDownstream(), context_);
   queue.Shutdown();
   drainer.join();
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
