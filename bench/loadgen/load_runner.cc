@@ -280,6 +280,7 @@ absl::StatusOr<LoadResult> Runner::Run() {
     for (const auto& [k, v] : t.errors) result.errors[k] += v;
   }
   result.late_sends = late_.load();
+  result.calls_including_warmup = done_.load();
   result.final_send_lag = final_send_lag_;
   result.window =
       std::max(options_.duration, last_measured_send_ - measure_start_);

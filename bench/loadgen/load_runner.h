@@ -67,6 +67,9 @@ struct LoadResult {
   // fell behind, from the warm-up's end to the last measured call's send
   // (so that rates divided by it are the rates achieved, not offered).
   absl::Duration window;
+  // Every call that completed, the warm-up's too: what the processes' CPU
+  // time over the whole run is divided by for a per-call cost.
+  uint64_t calls_including_warmup = 0;
   // "normal", or why the run ended early.
   std::string end_reason = "normal";
 };

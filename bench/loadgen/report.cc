@@ -82,6 +82,7 @@ json MakeReport(const std::string& name, const LoadOptions& options,
        window > 0 ? static_cast<double>(result.ok.count()) / window : 0.0},
       {"lateSends", result.late_sends},
       {"finalSendLag", absl::ToInt64Nanoseconds(result.final_send_lag)},
+      {"callsIncludingWarmup", result.calls_including_warmup},
   };
   return report;
 }

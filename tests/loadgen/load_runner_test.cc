@@ -78,11 +78,15 @@ class LoadRunnerTest : public ::testing::Test {
 
 TEST_F(LoadRunnerTest, OpenLoopKeptOnScheduleReportsItsDuration) {
   StartServer(absl::ZeroDuration());
-  absl::StatusOr<LoadResult> result = RunLoad(OpenLoop(
-      "/umcgrpc.v1.Workload/Echo", /*rate=*/20, absl::Milliseconds(500)));
+  LoadOptions options = OpenLoop("/umcgrpc.v1.Workload/Echo", /*rate=*/20,
+                                 absl::Milliseconds(500));
+  // Calls due at 0, 50, ..., 700 ms: those from 250 ms on are measured.
+  options.warmup = absl::Milliseconds(225);
+  absl::StatusOr<LoadResult> result = RunLoad(options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->all.count(), 10u);
-  // The last call is due 50 ms before the window ends.
+  EXPECT_EQ(result->calls_including_warmup, 15u);
+  // The last call is due 25 ms before the window ends.
   EXPECT_EQ(result->window, absl::Milliseconds(500));
   EXPECT_LT(result->final_send_lag, absl::Milliseconds(50));
 }
