@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import shlex
 import signal
 import subprocess
@@ -194,6 +195,75 @@ def runnable_between(before, after):
     return (run + wait) / wall_ns, wait / wall_ns
 
 
+def cpu_jiffies(cpus=None):
+    """(busy, total) jiffies of `cpus` (None: the whole host) since boot,
+    from /proc/stat. Idle and iowait count as not busy; steal (time the
+    hypervisor ran something else) is left out of both."""
+    busy = total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if not name.startswith("cpu"):
+                break
+            if cpus is None:
+                if name != "cpu":
+                    continue
+            elif name == "cpu" or int(name[3:]) not in cpus:
+                continue
+            user, nice, system, idle, iowait, irq, softirq = map(int, fields[:7])
+            total += user + nice + system + idle + iowait + irq + softirq
+            busy += user + nice + system + irq + softirq
+    return busy, total
+
+
+def children_cpu_s():
+    """CPU seconds of this process's children that were waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """Where the CPU went while one load generator ran: CPU time per call of
+    the server, of the downstream service (None: not metered) and of the load
+    generator, and how busy the server's and the client's CPUs were (both
+    the whole host's when nothing is pinned). Made just before the load
+    generator starts; split() just after it was waited for, before any other
+    child is, since the load generator's CPU comes from RUSAGE_CHILDREN."""
+
+    def __init__(self, server, downstream, server_cpus, client_cpus):
+        self.server, self.downstream = server, downstream
+        self.server_cpus, self.client_cpus = server_cpus, client_cpus
+        self.start = self._read()
+
+    def _read(self):
+        return (self.server.cpu_s(),
+                self.downstream.cpu_s() if self.downstream else 0.0,
+                children_cpu_s(), cpu_jiffies(self.server_cpus),
+                cpu_jiffies(self.client_cpus))
+
+    def split(self, calls):
+        """The figures since the meter was made, per call of `calls` (every
+        call the load generator completed, its warm-up's too, as the CPU
+        times cover the warm-up as well)."""
+        end = self._read()
+        n = max(calls, 1)
+
+        def per_call(i):
+            return (end[i] - self.start[i]) * 1e6 / n
+
+        def busy(i):
+            b = end[i][0] - self.start[i][0]
+            t = end[i][1] - self.start[i][1]
+            return b / t if t else None
+
+        return {"calls": calls, "pinned": (self.server_cpus is not None
+                                           or self.client_cpus is not None),
+                "server_us": per_call(0),
+                "downstream_us": per_call(1) if self.downstream else None,
+                "client_us": per_call(2),
+                "server_cpus_busy": busy(3), "client_cpus_busy": busy(4)}
+
+
 class Server:
     """A server process, with its peak threads/RSS sampled while it runs.
 
@@ -258,13 +328,17 @@ class Server:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
+    def cpu_s(self):
+        """CPU seconds so far (cheap: one file, not one per thread)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
     def usage(self):
         """CPU seconds, peak RSS (MiB), context switches so far, and each
         live thread's (run, run-queue wait) nanoseconds from schedstat."""
         pid = self.proc.pid
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        cpu = self.cpu_s()
         with open("/proc/%d/status" % pid) as f:
             status = f.read()
         rss = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
@@ -346,17 +420,23 @@ class Harness:
         # the comparison measures the RPC path without it.
         return ["--health-service=%s" % ("true" if self.opts.with_health_service else "false")]
 
-    def loadgen(self, address, data, rate, duration, concurrency=256):
-        cmd = [self.loadgen_bin, "-q", "--target", address,
+    def loadgen(self, server, workload, data, rate, duration, concurrency=256):
+        """Runs the load generator against `server`; returns its report and
+        the CpuMeter's split of the run (the downstream service metered when
+        the workload calls it)."""
+        cmd = [self.loadgen_bin, "-q", "--target", server.address(),
                "--call", "umcgrpc.v1.Workload/Run", "-d", json.dumps(data),
                "--rate", str(rate), "-z", duration, "--warmup", self.opts.warmup,
                "-c", str(concurrency), "--connections", str(self.opts.connections),
                "-t", "10s"]
+        meter = CpuMeter(server, self.downstream if WORKLOADS[workload][2] else None,
+                         self.server_cpus, self.client_cpus)
         out = subprocess.run(cmd, capture_output=True, text=True,
                              preexec_fn=pinned(self.client_cpus))
         if out.returncode != 0:
             raise RuntimeError("loadgen failed: " + out.stderr)
-        return json.loads(out.stdout)
+        report = json.loads(out.stdout)
+        return report, meter.split(report.get("callsIncludingWarmup", report["count"]))
 
     def measured_run(self, mode, workload, rate, duration=None, data=None, server=None,
                      probe=False):
@@ -369,8 +449,8 @@ class Harness:
         try:
             server.reset_peaks()
             u0 = server.usage()
-            report = self.loadgen(server.address(), data or WORKLOADS[workload][1],
-                                  rate, duration or self.opts.duration)
+            report, cpu = self.loadgen(server, workload, data or WORKLOADS[workload][1],
+                                       rate, duration or self.opts.duration)
             u1 = server.usage()
         finally:
             if own:
@@ -396,38 +476,47 @@ class Harness:
             # umcg mode: the most workers RUNNING at once, and the bound.
             "max_running": int(server.runtime.get("max_running", 0)),
             "servers": int(server.runtime.get("servers", 0)),
+            "cpu_split": cpu,
         }
 
     def saturation(self, mode, workload):
-        """Closed-loop throughput with many callers: the mode's capacity."""
+        """Closed-loop throughput with many callers: the mode's capacity,
+        and the CpuMeter's split of the run."""
         server = self.start_server(mode, workload)
         try:
-            report = self.loadgen(server.address(), WORKLOADS[workload][1], 0,
-                                  self.opts.duration, concurrency=64)
+            report, cpu = self.loadgen(server, workload, WORKLOADS[workload][1], 0,
+                                       self.opts.duration, concurrency=64)
         finally:
             server.stop()
-        return report.get("okRps", 0.0)
+        return report.get("okRps", 0.0), cpu
 
     def saturations(self, workload):
         """Each mode's saturation, the median of --saturation-repeats
         closed-loop runs, interleaved (the order reversed every other round)
         so that a drift in the host's speed touches every mode alike. The
-        rounds' own figures go to results["saturation_runs"]."""
+        rounds' own figures go to results["saturation_runs"], their CPU
+        splits to results["saturation_cpu"]."""
         runs = {m.name: [] for m in self.modes}
+        cpus = {m.name: [] for m in self.modes}
         for rep in range(self.opts.saturation_repeats):
             order = self.modes if rep % 2 == 0 else list(reversed(self.modes))
             for m in order:
-                runs[m.name].append(self.saturation(m, workload))
-                log("  saturation %-14s %8.0f rps (round %d of %d)"
-                    % (m.name, runs[m.name][-1], rep + 1, self.opts.saturation_repeats))
+                rps, cpu = self.saturation(m, workload)
+                runs[m.name].append(rps)
+                cpus[m.name].append(cpu)
+                log("  saturation %-14s %8.0f rps (round %d of %d); %s"
+                    % (m.name, rps, rep + 1, self.opts.saturation_repeats,
+                       cpu_split_text(cpu)))
         self.results["saturation_runs"][workload] = runs
+        self.results["saturation_cpu"][workload] = cpus
         return {name: median(xs) for name, xs in runs.items()}
 
     def run(self):
         results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                    "host": os.uname().nodename, "kernel": os.uname().release,
                    "cpus": os.cpu_count(), "options": vars(self.opts),
-                   "saturation": {}, "saturation_runs": {}, "runs": [],
+                   "saturation": {}, "saturation_runs": {}, "saturation_cpu": {},
+                   "runs": [],
                    "failures": []}
         self.results = results
         # The downstream service stands for another machine: it runs on the
@@ -599,6 +688,51 @@ def median(xs):
     return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
+def median_split(splits):
+    """The field-by-field median of CpuMeter splits (None where a field is
+    missing from any of them); None if there are none (older results)."""
+    splits = [c for c in splits if c]
+    if not splits:
+        return None
+    out = {"pinned": splits[0]["pinned"]}
+    for k in ("server_us", "downstream_us", "client_us", "server_cpus_busy",
+              "client_cpus_busy"):
+        xs = [c.get(k) for c in splits]
+        out[k] = None if None in xs else median(xs)
+    return out
+
+
+def cpu_split_text(cpu):
+    """A CpuMeter split (or median_split) in words."""
+    if not cpu:
+        return "no CPU split recorded"
+    text = "CPU per call: server %.0f us" % cpu["server_us"]
+    if cpu.get("downstream_us") is not None:
+        text += ", downstream %.0f us" % cpu["downstream_us"]
+    text += ", load generator %.0f us" % cpu["client_us"]
+    pct = lambda x: "-" if x is None else "%.0f %%" % (100 * x)
+    if cpu["pinned"]:
+        text += "; server's CPUs %s busy, client's %s" % (
+            pct(cpu["server_cpus_busy"]), pct(cpu["client_cpus_busy"]))
+    else:
+        text += "; host %s busy" % pct(cpu["server_cpus_busy"])
+    return text
+
+
+def cpu_split_cells(cpu):
+    """Two table cells: CPU per call (server / downstream / load generator,
+    us) and busy share (server's / client's CPUs, or the host's)."""
+    if not cpu:
+        return "-", "-"
+    num = lambda x: "-" if x is None else "%.0f" % x
+    pct = lambda x: "-" if x is None else "%.0f" % (100 * x)
+    per_call = " / ".join(num(cpu[k]) for k in ("server_us", "downstream_us", "client_us"))
+    busy = pct(cpu["server_cpus_busy"])
+    if cpu["pinned"]:
+        busy += " / " + pct(cpu["client_cpus_busy"])
+    return per_call, busy
+
+
 def saturation_lines(results, w):
     """The table's saturation paragraph for workload `w`: each mode's median
     and rounds, and each umcg mode's ratio to the reference baseline (the
@@ -616,6 +750,12 @@ def saturation_lines(results, w):
     lines = ["Saturation (closed loop, 64 callers%s): %s." % (
         ", median of %d interleaved rounds" % n if n > 1 else "",
         ", ".join(mode_text(name) for name in sat)), ""]
+    splits = results.get("saturation_cpu", {}).get(w, {})
+    if splits:
+        lines += ["Where the CPU went in those closed-loop runs (medians of the "
+                  "rounds; per call of every call completed, the warm-up's too):", ""]
+        lines += ["- %s: %s." % (name, cpu_split_text(median_split(splits.get(name, []))))
+                  for name in sat] + [""]
     baselines = [b for b in (["epoll", "threadpool"] if w == "W2" else ["epoll"])
                  if sat.get(b)]
     if not baselines:
@@ -634,6 +774,8 @@ def saturation_lines(results, w):
 
 
 def write_table(results, path):
+    options = results["options"]
+    pinned = bool(options.get("server_cpus") or options.get("client_cpus"))
     lines = ["# Mode comparison", "",
              "Run %s on %s (%d CPUs, kernel %s). Command: `%s`." % (
                  results["date"], results["host"], results["cpus"], results["kernel"],
@@ -645,6 +787,11 @@ def write_table(results, path):
              "threads that exited during the run are missing, so where threads come "
              "and go it is a lower bound; - where the kernel has no schedstat).", "",
              pinning_line(results["options"]), "",
+             "CPU per call: the server's, the downstream service's (where the "
+             "workload calls it) and the load generator's CPU time over the run, "
+             "warm-up included, divided by every call completed; CPUs busy: the "
+             "share of the server's and of the client's CPUs not idle over the "
+             "run (the host's when nothing is pinned), from /proc/stat.", "",
              "gRPC's health service: %s." % (
                  "on in every server" if results["options"].get("with_health_service")
                  else "off in every server (--health-service=false)"), ""]
@@ -681,8 +828,9 @@ def write_table(results, path):
                           % W5_THREAD_PER_CALL]
             lines += [""]
             continue
-        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | runnable threads: mean (waiting) | max running workers / servers | CPU (s) | ctx switches | peak RSS (MiB) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | runnable threads: mean (waiting) | max running workers / servers | CPU (s) | CPU per call (us): server / downstream / load generator | CPUs busy (%%): %s | ctx switches | peak RSS (MiB) |" % (
+                      "server's / client's" if pinned else "host"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         keys = sorted({(r.get("phase", ""), r["load_fraction"], r["mode"]) for r in runs},
                       key=lambda k: (k[1] if not k[0] else {"overload": 0, "recovery": 1}[k[0]], k[2]))
         for phase, frac, mode in keys:
@@ -694,11 +842,12 @@ def write_table(results, path):
                        if m("servers") else "-")
             runnable = ("%.1f (%.1f)" % (m("mean_runnable"), m("mean_waiting"))
                         if rs[0].get("mean_runnable") is not None else "-")
-            lines.append("| %s | %s | %.0f | %.0f%s | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %d | %.0f |" % (
+            per_call, busy = cpu_split_cells(median_split([r.get("cpu_split") for r in rs]))
+            lines.append("| %s | %s | %.0f | %.0f%s | %.0f | %.0f | %.0f | %.0f | %d | %d | %s | %s | %.2f | %s | %s | %d | %.0f |" % (
                 mode, label, m("offered_rps"), m("throughput_rps"),
                 "\\*" if any(fell_behind(r) for r in rs) else "", m("p50_us"), m("p90_us"),
                 m("p99_us"), m("p999_us"), m("errors"), m("peak_threads"), runnable, running,
-                m("cpu_s"), m("context_switches"), m("peak_rss_mib")))
+                m("cpu_s"), per_call, busy, m("context_switches"), m("peak_rss_mib")))
         behind = [r for r in runs if fell_behind(r)]
         if behind:
             lines += ["", "\\* The load generator fell behind its schedule (it sent its "
