@@ -60,8 +60,9 @@ class Mode:
     def __init__(self, name, args, extra=False):
         self.name = name
         self.args = args
-        # From --extra-mode: measured and tabled like the others, but never
-        # the reference that sets the offered loads.
+        # From --extra-mode: measured and tabled like the others, but not
+        # the reference that sets the offered loads unless --reference-mode
+        # names it.
         self.extra = extra
 
 
@@ -395,6 +396,9 @@ class Harness:
                 sys.exit("compare: %s is missing; build it first (bench/compare/run does)" % b)
         self.modes = available_modes(self.server_bin, opts.modes,
                                      [parse_extra_mode(t) for t in opts.extra_mode])
+        if opts.reference_mode and opts.reference_mode not in {m.name for m in self.modes}:
+            sys.exit("compare: --reference-mode %s is not among the modes run (%s)"
+                     % (opts.reference_mode, ",".join(m.name for m in self.modes)))
         self.downstream = None
         # The harness (and its sampler thread) counts as client.
         self.server_cpus, self.client_cpus = pin_client(opts.server_cpus,
@@ -516,7 +520,7 @@ class Harness:
                    "host": os.uname().nodename, "kernel": os.uname().release,
                    "cpus": os.cpu_count(), "options": vars(self.opts),
                    "saturation": {}, "saturation_runs": {}, "saturation_cpu": {},
-                   "runs": [],
+                   "reference": {}, "runs": [],
                    "failures": []}
         self.results = results
         # The downstream service stands for another machine: it runs on the
@@ -536,18 +540,22 @@ class Harness:
                 sat = self.saturations(w)
                 results["saturation"][w] = sat
                 # Issue 5's reference rates: epoll's saturation for W1, W3
-                # and W4, umcg's (its best backend) for W2.
+                # and W4, umcg's (its best backend) for W2; or the mode
+                # --reference-mode names, for every workload.
                 stock = {m.name for m in self.modes if not m.extra}
-                if w == "W2":
-                    umcg = [v for k, v in sat.items()
-                            if k.startswith("umcg-") and k in stock]
-                    ref = max(umcg) if umcg else None
+                if self.opts.reference_mode:
+                    ref_mode = self.opts.reference_mode
+                elif w == "W2":
+                    umcg = [k for k in sat if k.startswith("umcg-") and k in stock]
+                    ref_mode = max(umcg, key=sat.get) if umcg else None
                 else:
-                    ref = sat.get("epoll")
-                if ref is None:
+                    ref_mode = "epoll" if "epoll" in sat else None
+                if ref_mode is None:
                     log("  note: the reference mode is not among the modes; loads "
                         "are fractions of the best saturation instead")
-                    ref = max(sat.values())
+                    ref_mode = max(sat, key=sat.get)
+                ref = sat[ref_mode]
+                results["reference"][w] = {"mode": ref_mode, "rps": ref}
                 if w == "W4":
                     results["runs"] += self.overload(w, ref)
                     continue
@@ -756,6 +764,10 @@ def saturation_lines(results, w):
                   "rounds; per call of every call completed, the warm-up's too):", ""]
         lines += ["- %s: %s." % (name, cpu_split_text(median_split(splits.get(name, []))))
                   for name in sat] + [""]
+    reference = results.get("reference", {}).get(w)
+    if reference:
+        lines += ["Offered loads: fractions of %s's saturation (%.0f rps)." % (
+            reference["mode"], reference["rps"]), ""]
     baselines = [b for b in (["epoll", "threadpool"] if w == "W2" else ["epoll"])
                  if sat.get(b)]
     if not baselines:
@@ -934,6 +946,11 @@ def main():
     p.add_argument("--loads", default="0.3,0.5,0.7,0.9",
                    help="offered loads as fractions of the reference saturation rate "
                         "(epoll's for W1, W3 and W4; umcg's for W2)")
+    p.add_argument("--reference-mode", default="", metavar="MODE",
+                   help="the mode whose saturation --loads are fractions of, for "
+                        "every workload (default: epoll for W1, W3 and W4, the best "
+                        "umcg backend for W2); may be an --extra-mode, to measure a "
+                        "setting at fractions of its own saturation")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--saturation-repeats", type=int, default=None, metavar="N",
                    help="closed-loop saturation runs per mode and workload, "
