@@ -81,12 +81,12 @@ TEST_F(LoadRunnerTest, OpenLoopKeptOnScheduleReportsItsDuration) {
   LoadOptions options = OpenLoop("/umcgrpc.v1.Workload/Echo", /*rate=*/20,
                                  absl::Milliseconds(500));
   // Calls due at 0, 50, ..., 700 ms: those from 250 ms on are measured.
-  options.warmup = absl::Milliseconds(225);
+  options.warmup = absl::Milliseconds(245);
   absl::StatusOr<LoadResult> result = RunLoad(options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->all.count(), 10u);
   EXPECT_EQ(result->calls_including_warmup, 15u);
-  // The last call is due 25 ms before the window ends.
+  // The last call is due 45 ms before the window ends.
   EXPECT_EQ(result->window, absl::Milliseconds(500));
   EXPECT_LT(result->final_send_lag, absl::Milliseconds(50));
 }
