@@ -22,6 +22,9 @@ import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The CPUs this process may run on as it starts, before pin_client() moves
+# it to the client's: a side that is not pinned may run on any of them.
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -196,9 +199,9 @@ def runnable_between(before, after):
     return (run + wait) / wall_ns, wait / wall_ns
 
 
-def cpu_jiffies(cpus=None):
-    """(busy, total) jiffies of `cpus` (None: the whole host) since boot,
-    from /proc/stat. Idle and iowait count as not busy; steal (time the
+def cpu_jiffies(cpus):
+    """(busy, total) jiffies of the CPUs in the set `cpus` since boot, from
+    /proc/stat. Idle and iowait count as not busy; steal (time the
     hypervisor ran something else) is left out of both."""
     busy = total = 0
     with open("/proc/stat") as f:
@@ -206,10 +209,7 @@ def cpu_jiffies(cpus=None):
             name, *fields = line.split()
             if not name.startswith("cpu"):
                 break
-            if cpus is None:
-                if name != "cpu":
-                    continue
-            elif name == "cpu" or int(name[3:]) not in cpus:
+            if name == "cpu" or int(name[3:]) not in cpus:
                 continue
             user, nice, system, idle, iowait, irq, softirq = map(int, fields[:7])
             total += user + nice + system + idle + iowait + irq + softirq
@@ -226,14 +226,18 @@ def children_cpu_s():
 class CpuMeter:
     """Where the CPU went while one load generator ran: CPU time per call of
     the server, of the downstream service (None: not metered) and of the load
-    generator, and how busy the server's and the client's CPUs were (both
-    the whole host's when nothing is pinned). Made just before the load
-    generator starts; split() just after it was waited for, before any other
-    child is, since the load generator's CPU comes from RUSAGE_CHILDREN."""
+    generator, and how busy the server's and the client's CPUs were: the
+    CPUs each may run on, which for a side not pinned are all of those this
+    process was started with (both the same set when nothing is pinned).
+    Made just before the load generator starts; split() just after it was
+    waited for, before any other child is, since the load generator's CPU
+    comes from RUSAGE_CHILDREN."""
 
     def __init__(self, server, downstream, server_cpus, client_cpus):
         self.server, self.downstream = server, downstream
-        self.server_cpus, self.client_cpus = server_cpus, client_cpus
+        self.pinned = server_cpus is not None or client_cpus is not None
+        self.server_cpus = server_cpus if server_cpus is not None else ALL_CPUS
+        self.client_cpus = client_cpus if client_cpus is not None else ALL_CPUS
         self.start = self._read()
 
     def _read(self):
@@ -257,8 +261,7 @@ class CpuMeter:
             t = end[i][1] - self.start[i][1]
             return b / t if t else None
 
-        return {"calls": calls, "pinned": (self.server_cpus is not None
-                                           or self.client_cpus is not None),
+        return {"calls": calls, "pinned": self.pinned,
                 "server_us": per_call(0),
                 "downstream_us": per_call(1) if self.downstream else None,
                 "client_us": per_call(2),
@@ -289,6 +292,10 @@ class Server:
                 self.port = int(m.group(1))
                 break
         if self.port is None:
+            # Reaped here, so that its CPU time does not land in a later
+            # CpuMeter's RUSAGE_CHILDREN.
+            self.proc.kill()
+            self.proc.wait()
             raise RuntimeError("server did not start:\n" + "".join(self.log_lines))
         threading.Thread(target=self._drain, daemon=True).start()
         self.sample_runnable = sample_runnable
@@ -440,7 +447,7 @@ class Harness:
         if out.returncode != 0:
             raise RuntimeError("loadgen failed: " + out.stderr)
         report = json.loads(out.stdout)
-        return report, meter.split(report.get("callsIncludingWarmup", report["count"]))
+        return report, meter.split(report["callsIncludingWarmup"])
 
     def measured_run(self, mode, workload, rate, duration=None, data=None, server=None,
                      probe=False):
@@ -552,10 +559,18 @@ class Harness:
                     ref_mode = "epoll" if "epoll" in sat else None
                 if ref_mode is None:
                     log("  note: the reference mode is not among the modes; loads "
-                        "are fractions of the best saturation instead")
-                    ref_mode = max(sat, key=sat.get)
+                        "are fractions of the best stock mode's saturation instead")
+                    ref_mode = max(stock or sat, key=sat.get)
                 ref = sat[ref_mode]
                 results["reference"][w] = {"mode": ref_mode, "rps": ref}
+                if ref <= 0:
+                    # A rate of 0 would make the load generator a closed loop.
+                    log("  %s: %s completed no call in its closed loop; no loads "
+                        "to offer, workload skipped" % (w, ref_mode))
+                    results["failures"].append({
+                        "mode": ref_mode, "workload": w, "load_fraction": "",
+                        "error": "reference saturation 0: workload skipped"})
+                    continue
                 if w == "W4":
                     results["runs"] += self.overload(w, ref)
                     continue
@@ -714,22 +729,23 @@ def cpu_split_text(cpu):
     """A CpuMeter split (or median_split) in words."""
     if not cpu:
         return "no CPU split recorded"
-    text = "CPU per call: server %.0f us" % cpu["server_us"]
-    if cpu.get("downstream_us") is not None:
-        text += ", downstream %.0f us" % cpu["downstream_us"]
-    text += ", load generator %.0f us" % cpu["client_us"]
+    us = lambda x: "-" if x is None else "%.0f us" % x
     pct = lambda x: "-" if x is None else "%.0f %%" % (100 * x)
+    text = "CPU per call: server %s" % us(cpu["server_us"])
+    if cpu.get("downstream_us") is not None:
+        text += ", downstream %s" % us(cpu["downstream_us"])
+    text += ", load generator %s" % us(cpu["client_us"])
     if cpu["pinned"]:
         text += "; server's CPUs %s busy, client's %s" % (
             pct(cpu["server_cpus_busy"]), pct(cpu["client_cpus_busy"]))
     else:
-        text += "; host %s busy" % pct(cpu["server_cpus_busy"])
+        text += "; CPUs %s busy" % pct(cpu["server_cpus_busy"])
     return text
 
 
 def cpu_split_cells(cpu):
     """Two table cells: CPU per call (server / downstream / load generator,
-    us) and busy share (server's / client's CPUs, or the host's)."""
+    us) and busy share (server's / client's CPUs, or every CPU's)."""
     if not cpu:
         return "-", "-"
     num = lambda x: "-" if x is None else "%.0f" % x
@@ -743,7 +759,8 @@ def cpu_split_cells(cpu):
 
 def saturation_lines(results, w):
     """The table's saturation paragraph for workload `w`: each mode's median
-    and rounds, and each umcg mode's ratio to the reference baseline (the
+    and rounds, where each mode's CPU went (CpuMeter splits), which mode's
+    saturation the loads follow, and each umcg mode's ratio to the baseline (the
     better of epoll and threadpool for W2, epoll otherwise), of the medians
     and round by round."""
     sat = results["saturation"][w]
@@ -787,7 +804,7 @@ def saturation_lines(results, w):
 
 def write_table(results, path):
     options = results["options"]
-    pinned = bool(options.get("server_cpus") or options.get("client_cpus"))
+    cpus_pinned = bool(options.get("server_cpus") or options.get("client_cpus"))
     lines = ["# Mode comparison", "",
              "Run %s on %s (%d CPUs, kernel %s). Command: `%s`." % (
                  results["date"], results["host"], results["cpus"], results["kernel"],
@@ -801,9 +818,11 @@ def write_table(results, path):
              pinning_line(results["options"]), "",
              "CPU per call: the server's, the downstream service's (where the "
              "workload calls it) and the load generator's CPU time over the run, "
-             "warm-up included, divided by every call completed; CPUs busy: the "
+             "warm-up included, divided by every call completed (warm-up and failed "
+             "calls included: in W4's overload, cheap rejections lower it); CPUs busy: the "
              "share of the server's and of the client's CPUs not idle over the "
-             "run (the host's when nothing is pinned), from /proc/stat.", "",
+             "run (a side not pinned may use every CPU; both are every CPU when "
+             "nothing is pinned), from /proc/stat.", "",
              "gRPC's health service: %s." % (
                  "on in every server" if results["options"].get("with_health_service")
                  else "off in every server (--health-service=false)"), ""]
@@ -841,7 +860,7 @@ def write_table(results, path):
             lines += [""]
             continue
         lines += ["| mode | load | offered (rps) | throughput (rps) | p50 (us) | p90 (us) | p99 (us) | p99.9 (us) | errors | peak threads | runnable threads: mean (waiting) | max running workers / servers | CPU (s) | CPU per call (us): server / downstream / load generator | CPUs busy (%%): %s | ctx switches | peak RSS (MiB) |" % (
-                      "server's / client's" if pinned else "host"),
+                      "server's / client's" if cpus_pinned else "all"),
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         keys = sorted({(r.get("phase", ""), r["load_fraction"], r["mode"]) for r in runs},
                       key=lambda k: (k[1] if not k[0] else {"overload": 0, "recovery": 1}[k[0]], k[2]))
@@ -945,12 +964,14 @@ def main():
     p.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     p.add_argument("--loads", default="0.3,0.5,0.7,0.9",
                    help="offered loads as fractions of the reference saturation rate "
-                        "(epoll's for W1, W3 and W4; umcg's for W2)")
+                        "(epoll's for W1, W3 and W4; umcg's for W2; or "
+                        "--reference-mode's)")
     p.add_argument("--reference-mode", default="", metavar="MODE",
-                   help="the mode whose saturation --loads are fractions of, for "
-                        "every workload (default: epoll for W1, W3 and W4, the best "
-                        "umcg backend for W2); may be an --extra-mode, to measure a "
-                        "setting at fractions of its own saturation")
+                   help="the mode whose saturation --loads (and W4's 1.5x and "
+                        "0.5x) are fractions of, in W1-W4 (default: epoll for W1, W3 "
+                        "and W4, the best umcg backend for W2, else the best stock "
+                        "mode); may be an --extra-mode, to measure a setting at "
+                        "fractions of its own saturation")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--saturation-repeats", type=int, default=None, metavar="N",
                    help="closed-loop saturation runs per mode and workload, "
