@@ -199,22 +199,25 @@ def runnable_between(before, after):
     return (run + wait) / wall_ns, wait / wall_ns
 
 
-def cpu_jiffies(cpus):
-    """(busy, total) jiffies of the CPUs in the set `cpus` since boot, from
-    /proc/stat. Idle and iowait count as not busy; steal (time the
+def cpu_jiffies(*cpu_sets):
+    """For each set of CPUs, its (busy, total) jiffies since boot, from one
+    read of /proc/stat. Idle and iowait count as not busy; steal (time the
     hypervisor ran something else) is left out of both."""
-    busy = total = 0
+    sums = [[0, 0] for _ in cpu_sets]
     with open("/proc/stat") as f:
         for line in f:
             name, *fields = line.split()
             if not name.startswith("cpu"):
                 break
-            if name == "cpu" or int(name[3:]) not in cpus:
+            if name == "cpu":
                 continue
             user, nice, system, idle, iowait, irq, softirq = map(int, fields[:7])
-            total += user + nice + system + idle + iowait + irq + softirq
-            busy += user + nice + system + irq + softirq
-    return busy, total
+            busy = user + nice + system + irq + softirq
+            for cpus, acc in zip(cpu_sets, sums):
+                if int(name[3:]) in cpus:
+                    acc[0] += busy
+                    acc[1] += busy + idle + iowait
+    return [tuple(acc) for acc in sums]
 
 
 def children_cpu_s():
@@ -243,8 +246,7 @@ class CpuMeter:
     def _read(self):
         return (self.server.cpu_s(),
                 self.downstream.cpu_s() if self.downstream else 0.0,
-                children_cpu_s(), cpu_jiffies(self.server_cpus),
-                cpu_jiffies(self.client_cpus))
+                children_cpu_s(), *cpu_jiffies(self.server_cpus, self.client_cpus))
 
     def split(self, calls):
         """The figures since the meter was made, per call of `calls` (every
@@ -725,24 +727,6 @@ def median_split(splits):
     return out
 
 
-def cpu_split_text(cpu):
-    """A CpuMeter split (or median_split) in words."""
-    if not cpu:
-        return "no CPU split recorded"
-    us = lambda x: "-" if x is None else "%.0f us" % x
-    pct = lambda x: "-" if x is None else "%.0f %%" % (100 * x)
-    text = "CPU per call: server %s" % us(cpu["server_us"])
-    if cpu.get("downstream_us") is not None:
-        text += ", downstream %s" % us(cpu["downstream_us"])
-    text += ", load generator %s" % us(cpu["client_us"])
-    if cpu["pinned"]:
-        text += "; server's CPUs %s busy, client's %s" % (
-            pct(cpu["server_cpus_busy"]), pct(cpu["client_cpus_busy"]))
-    else:
-        text += "; CPUs %s busy" % pct(cpu["server_cpus_busy"])
-    return text
-
-
 def cpu_split_cells(cpu):
     """Two table cells: CPU per call (server / downstream / load generator,
     us) and busy share (server's / client's CPUs, or every CPU's)."""
@@ -755,6 +739,17 @@ def cpu_split_cells(cpu):
     if cpu["pinned"]:
         busy += " / " + pct(cpu["client_cpus_busy"])
     return per_call, busy
+
+
+def cpu_split_text(cpu):
+    """A CpuMeter split (or median_split) in words, from the table's cells."""
+    if not cpu:
+        return "no CPU split recorded"
+    per_call, busy = cpu_split_cells(cpu)
+    return ("CPU per call (us), server / downstream / load generator: %s; "
+            "CPUs busy (%%)%s: %s" % (per_call,
+                                     ", server's / client's" if cpu["pinned"] else "",
+                                     busy))
 
 
 def saturation_lines(results, w):
